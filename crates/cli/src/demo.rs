@@ -1,0 +1,118 @@
+//! `printfleet demo`: a loopback server with a demo tenant and one user per built-in role.
+
+use printfleet_crypto::{PasswordHasher, PasswordParams};
+use printfleet_domain::clock::{Clock, SystemClock};
+use printfleet_domain::tenant::Contact;
+use printfleet_domain::user::Profile;
+use printfleet_domain::{BuiltInRole, RoleRef, Scope};
+use printfleet_server::config::Config;
+use rand::rngs::OsRng;
+use std::sync::Arc;
+
+/// The sign-in details of the demo users, kept (mode 0600) in the demo's data directory so a
+/// second start can print them again. A demo convenience only: real deployments never store
+/// passwords.
+const LOGINS_FILE: &str = "demo-logins.txt";
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let logins_path = cfg.data_dir.join(LOGINS_FILE);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = printfleet_server::open_store(&cfg, clock).await?;
+    if store.tenant_ids().await?.is_empty() {
+        let logins = seed(&cfg, &store).await?;
+        printfleet_crypto::keys::write_private(&logins_path, &logins)
+            .map_err(anyhow::Error::msg)?;
+    }
+    store.close().await;
+    let logins = std::fs::read_to_string(&logins_path)
+        .unwrap_or_else(|_| "(the demo logins file is missing)\n".into());
+    let scheme = if cfg.plain_http { "http" } else { "https" };
+    crate::serve(cfg, move |_, addrs| {
+        let url = format!("{scheme}://{}", addrs[0]);
+        println!();
+        println!("Printfleet demo is running at {url}");
+        println!("API: {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
+        println!();
+        println!("Sign in with any of these (POST {url}/api/v1/auth/sign-in):");
+        print!("{logins}");
+        println!();
+        println!("Example:");
+        println!("  curl -s -c jar -H 'content-type: application/json' \\");
+        println!("    -d '{{\"email\":\"it-admin@demo.printfleet.test\",\"password\":\"<password above>\"}}' {url}/api/v1/auth/sign-in");
+        println!("  curl -s -b jar {url}/api/v1/me");
+        println!();
+        println!("Stop with Ctrl-C.");
+    })
+    .await
+}
+
+async fn seed(cfg: &Config, store: &printfleet_storage::Store) -> anyhow::Result<String> {
+    let params = PasswordParams {
+        memory_kib: cfg.auth.argon2_memory_kib,
+        iterations: cfg.auth.argon2_iterations,
+        parallelism: 1,
+    };
+    let hasher = PasswordHasher::new(params, &mut OsRng).map_err(anyhow::Error::msg)?;
+    let contact = Contact::parse(
+        Some("Dana Demo"),
+        Some("dana@demo.printfleet.test"),
+        Some("+1 555 0100"),
+        Some("1 Demo Way, Springfield"),
+    )?;
+    let tenant = store
+        .create_tenant("Demo Company", "us", &contact, None)
+        .await?;
+    let sys = printfleet_domain::Ctx::system(tenant);
+    let floor1 = store.group_create(&sys, "Floor 1").await?;
+    store.group_create(&sys, "Floor 2").await?;
+    let people = [
+        (
+            "it-admin",
+            "Ivy",
+            "Admin",
+            RoleRef::BuiltIn(BuiltInRole::ItAdmin),
+            Scope::Tenant,
+        ),
+        (
+            "printer-admin",
+            "Pat",
+            "Printer",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Tenant,
+        ),
+        (
+            "report-admin",
+            "Rae",
+            "Reports",
+            RoleRef::BuiltIn(BuiltInRole::ReportAdmin),
+            Scope::Tenant,
+        ),
+        (
+            "floor1-admin",
+            "Flo",
+            "Scoped",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Groups([floor1.id].into_iter().collect()),
+        ),
+    ];
+    let mut out = String::new();
+    for (who, first, last, role, scope) in people {
+        let email = format!("{who}@demo.printfleet.test");
+        let password = printfleet_crypto::token::generate("", &mut OsRng)[..20].to_string();
+        let hash = hasher
+            .hash(&password, &mut OsRng)
+            .map_err(anyhow::Error::msg)?;
+        let profile = Profile::parse(&email, first, last, "en")?;
+        store
+            .add_member_as_system(tenant, &profile, &hash, role, scope.clone())
+            .await?;
+        let what = match (&role, &scope) {
+            (_, Scope::Groups(_)) => "Printer Admin, only group Floor 1".to_string(),
+            (RoleRef::BuiltIn(b), _) => b.display_name().to_string(),
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {email:<38} {password}   ({what})\n"));
+    }
+    out.push_str(&format!("  tenant id: {tenant}\n"));
+    Ok(out)
+}

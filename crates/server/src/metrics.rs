@@ -1,0 +1,92 @@
+//! Prometheus metrics (`/metrics`). Labels hold route templates and codes, never ids, personal
+//! data or secrets.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub sign_in_failures: Counter,
+    pub sign_in_throttled: Counter,
+    pub csrf_rejections: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("printfleet");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
+        });
+        let sign_in_failures = Counter::default();
+        let sign_in_throttled = Counter::default();
+        let csrf_rejections = Counter::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        registry.register(
+            "sign_in_failures",
+            "Failed sign-ins",
+            sign_in_failures.clone(),
+        );
+        registry.register(
+            "sign_in_throttled",
+            "Sign-ins refused while delayed",
+            sign_in_throttled.clone(),
+        );
+        registry.register(
+            "csrf_rejections",
+            "Requests refused for a missing or bad CSRF token",
+            csrf_rejections.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            sign_in_failures,
+            sign_in_throttled,
+            csrf_rejections,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

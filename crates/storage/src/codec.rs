@@ -1,0 +1,64 @@
+//! Small helpers shared by the storage modules: field encryption bound to its place, and
+//! conversions between domain values and columns.
+
+use crate::keyring;
+use crate::{Store, StoreError};
+use printfleet_crypto::field;
+use rand::rngs::OsRng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+impl Store {
+    /// Encrypts `value` (as JSON) under the active key of `scope`, bound to `place`
+    /// (`table.column:row-id`). Returns the ciphertext and the key version used.
+    pub(crate) async fn seal_json<T: Serialize>(
+        &self,
+        scope: &str,
+        place: &str,
+        value: &T,
+    ) -> Result<(Vec<u8>, i64), StoreError> {
+        let (version, key) = self.keys.active(&self.pool, scope).await?;
+        let plain = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let v = u32::try_from(version).map_err(|_| StoreError::Corrupt("key version".into()))?;
+        Ok((
+            field::seal_field(&key, v, place.as_bytes(), &plain, &mut OsRng),
+            version,
+        ))
+    }
+
+    pub(crate) async fn open_json<T: DeserializeOwned>(
+        &self,
+        scope: &str,
+        place: &str,
+        sealed: &[u8],
+    ) -> Result<T, StoreError> {
+        let version = field::field_key_version(sealed)
+            .map_err(|e| StoreError::Crypto(format!("{place}: {e}")))?;
+        let key = self.keys.get(&self.pool, scope, i64::from(version)).await?;
+        let plain = field::open_field(&key, place.as_bytes(), sealed)
+            .map_err(|e| StoreError::Crypto(format!("{place}: {e}")))?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{place}: {e}")))
+    }
+
+    /// The blind index of a normalised e-mail address.
+    pub(crate) fn email_index(&self, email: &printfleet_domain::Email) -> String {
+        self.keys.blind_index().index("email", email.expose())
+    }
+}
+
+pub(crate) fn tenant_scope(t: printfleet_domain::TenantId) -> String {
+    keyring::tenant_scope(t)
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: not an id")))
+}

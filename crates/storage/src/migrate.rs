@@ -1,0 +1,55 @@
+//! Versioned migrations, one SQL text for both backends (`{BLOB}` is the only difference),
+//! applied in order at start, each in its own transaction.
+
+use crate::{Backend, StoreError};
+use sqlx::{AnyPool, Row};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/0001_foundation.sql"),
+)];
+
+pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    if let Some(max) = applied.last() {
+        if *max > MIGRATIONS.last().map(|m| m.0).unwrap_or(0) {
+            return Err(StoreError::Config(format!(
+                "the database is at schema version {max}, newer than this printfleet knows; upgrade printfleet"
+            )));
+        }
+    }
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        let blob = match backend {
+            Backend::Sqlite => "BLOB",
+            Backend::Postgres => "BYTEA",
+        };
+        let sql = sql.replace("{BLOB}", blob);
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(&sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(*version)
+        .bind(*name)
+        .bind(0_i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied migration");
+    }
+    Ok(())
+}

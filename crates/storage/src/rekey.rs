@@ -1,0 +1,214 @@
+//! Key rotation: re-wrapping every data key under a new master key, and rolling a scope's data
+//! key with re-encryption of its fields in resumable batches (safe while servers run: they pick up
+//! the new active version within `ACTIVE_TTL_MS`, and rows they still write under the old version
+//! are caught by the next batch, because batches select by `key_version`).
+
+use crate::audit::{tenant_chain, AuditEvent, DEPLOYMENT_CHAIN};
+use crate::codec::tenant_scope;
+use crate::keyring::{wrap_context, DEPLOYMENT};
+use crate::users::{password_place, pii_place, UserPii};
+use crate::{Store, StoreError};
+use printfleet_crypto::MasterKey;
+use printfleet_domain::audit::AuditAction;
+use printfleet_domain::{Actor, TenantId};
+use rand::rngs::OsRng;
+use sqlx::Row;
+
+impl Store {
+    /// Re-wraps every data key under `new_master` in one transaction. Run with the server stopped
+    /// (servers cache the master key). Returns how many keys were re-wrapped.
+    pub async fn rewrap_all(&self, new_master: &MasterKey) -> Result<usize, StoreError> {
+        let rows = sqlx::query("SELECT scope, version FROM data_keys WHERE master_id <> $1")
+            .bind(new_master.id())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut w = self.begin_write().await?;
+        for r in &rows {
+            let scope: String = r.try_get(0)?;
+            let version: i64 = r.try_get(1)?;
+            let key = self.keys.get(&self.pool, &scope, version).await?;
+            let wrapped = new_master.wrap(&key, &wrap_context(&scope, version), &mut OsRng);
+            sqlx::query("UPDATE data_keys SET wrapped = $1, master_id = $2 WHERE scope = $3 AND version = $4")
+                .bind(wrapped)
+                .bind(new_master.id())
+                .bind(&scope)
+                .bind(version)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let ev = AuditEvent {
+            actor: Actor::System,
+            action: AuditAction::MasterKeyRotated,
+            target: format!("master:{}", new_master.id()),
+            source: None,
+            detail: serde_json::json!({ "rewrapped": rows.len() }),
+        };
+        self.append_audit(&mut w, DEPLOYMENT_CHAIN, ev).await?;
+        self.commit(w).await?;
+        Ok(rows.len())
+    }
+
+    /// Adds a new version of the tenant's data key (or the deployment key for `None`), which
+    /// becomes active. Returns the new version.
+    pub async fn roll_data_key(&self, tenant: Option<TenantId>) -> Result<i64, StoreError> {
+        let scope = tenant
+            .map(tenant_scope)
+            .unwrap_or_else(|| DEPLOYMENT.to_string());
+        let mut w = self.begin_write().await?;
+        let max: Option<i64> = sqlx::query("SELECT MAX(version) FROM data_keys WHERE scope = $1")
+            .bind(&scope)
+            .fetch_one(&mut *w.tx)
+            .await?
+            .try_get(0)?;
+        let version = max.ok_or(StoreError::NotFound)? + 1;
+        self.keys.insert_new_key(&mut w.tx, &scope, version).await?;
+        let ev = AuditEvent {
+            actor: Actor::System,
+            action: AuditAction::DataKeyRolled,
+            target: format!("key:{scope}"),
+            source: None,
+            detail: serde_json::json!({ "version": version }),
+        };
+        let chain = tenant
+            .map(tenant_chain)
+            .unwrap_or_else(|| DEPLOYMENT_CHAIN.to_string());
+        self.append_audit(&mut w, &chain, ev).await?;
+        self.commit(w).await?;
+        self.keys.forget_active(&scope);
+        Ok(version)
+    }
+
+    /// Re-encrypts up to `batch` fields still under an older key of the scope. Returns how many it
+    /// re-encrypted; 0 means done. Resumable: run it again after an interruption.
+    pub async fn reencrypt_batch(
+        &self,
+        tenant: Option<TenantId>,
+        batch: i64,
+    ) -> Result<usize, StoreError> {
+        let scope = tenant
+            .map(tenant_scope)
+            .unwrap_or_else(|| DEPLOYMENT.to_string());
+        self.keys.forget_active(&scope);
+        let (active, _) = self.keys.active(&self.pool, &scope).await?;
+        let mut done = 0;
+        match tenant {
+            Some(t) => {
+                let rows =
+                    sqlx::query("SELECT contact FROM tenants WHERE id = $1 AND key_version < $2")
+                        .bind(t.to_string())
+                        .bind(active)
+                        .fetch_all(&self.pool)
+                        .await?;
+                for r in rows {
+                    let place = format!("tenants.contact:{t}");
+                    let sealed: Option<Vec<u8>> = r.try_get(0)?;
+                    let Some(sealed) = sealed else { continue };
+                    let v: serde_json::Value = self.open_json(&scope, &place, &sealed).await?;
+                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    let mut w = self.begin_write().await?;
+                    sqlx::query("UPDATE tenants SET contact = $1, key_version = $2 WHERE id = $3")
+                        .bind(new)
+                        .bind(version)
+                        .bind(t.to_string())
+                        .execute(&mut *w.tx)
+                        .await?;
+                    self.commit(w).await?;
+                    done += 1;
+                }
+                let rows = sqlx::query("SELECT id, email FROM invitations WHERE tenant_id = $1 AND key_version < $2 LIMIT $3")
+                    .bind(t.to_string())
+                    .bind(active)
+                    .bind(batch)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut w = self.begin_write().await?;
+                for r in rows {
+                    let id: String = r.try_get(0)?;
+                    let place = format!("invitations.email:{t}:{id}");
+                    let v: String = self
+                        .open_json(&scope, &place, &r.try_get::<Vec<u8>, _>(1)?)
+                        .await?;
+                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    sqlx::query("UPDATE invitations SET email = $1, key_version = $2 WHERE tenant_id = $3 AND id = $4")
+                        .bind(new)
+                        .bind(version)
+                        .bind(t.to_string())
+                        .bind(&id)
+                        .execute(&mut *w.tx)
+                        .await?;
+                    done += 1;
+                }
+                self.commit(w).await?;
+            }
+            None => {
+                let rows = sqlx::query(
+                    "SELECT id, pii, password_hash FROM users WHERE key_version < $1 LIMIT $2",
+                )
+                .bind(active)
+                .bind(batch)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut w = self.begin_write().await?;
+                for r in rows {
+                    let id: printfleet_domain::UserId =
+                        crate::codec::parse_id("users.id", &r.try_get::<String, _>(0)?)?;
+                    let pii: UserPii = self
+                        .open_json(&scope, &pii_place(id), &r.try_get::<Vec<u8>, _>(1)?)
+                        .await?;
+                    let (new_pii, version) = self.seal_json(&scope, &pii_place(id), &pii).await?;
+                    let pw: Option<Vec<u8>> = r.try_get(2)?;
+                    let new_pw = match pw {
+                        Some(p) => {
+                            let h: String = self.open_json(&scope, &password_place(id), &p).await?;
+                            Some(self.seal_json(&scope, &password_place(id), &h).await?.0)
+                        }
+                        None => None,
+                    };
+                    sqlx::query("UPDATE users SET pii = $1, password_hash = $2, key_version = $3 WHERE id = $4")
+                        .bind(new_pii)
+                        .bind(new_pw)
+                        .bind(version)
+                        .bind(id.to_string())
+                        .execute(&mut *w.tx)
+                        .await?;
+                    done += 1;
+                }
+                self.commit(w).await?;
+            }
+        }
+        Ok(done)
+    }
+
+    /// How many fields of the scope are still under an older key.
+    pub async fn stale_fields(&self, tenant: Option<TenantId>) -> Result<i64, StoreError> {
+        let scope = tenant
+            .map(tenant_scope)
+            .unwrap_or_else(|| DEPLOYMENT.to_string());
+        self.keys.forget_active(&scope);
+        let (active, _) = self.keys.active(&self.pool, &scope).await?;
+        let n: i64 = match tenant {
+            Some(t) => sqlx::query("SELECT (SELECT COUNT(*) FROM tenants WHERE id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM invitations WHERE tenant_id = $1 AND key_version < $2)")
+                .bind(t.to_string())
+                .bind(active)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+            None => sqlx::query("SELECT COUNT(*) FROM users WHERE key_version < $1")
+                .bind(active)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        };
+        Ok(n)
+    }
+
+    /// Every tenant id (for the admin command line).
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+        sqlx::query("SELECT id FROM tenants ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| crate::codec::parse_id("tenants.id", &r.try_get::<String, _>(0)?))
+            .collect()
+    }
+}

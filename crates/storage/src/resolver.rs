@@ -1,0 +1,181 @@
+//! The only look-ups that do not start from a caller's context. Each turns a credential (an
+//! e-mail at sign-in, a session cookie, an API token, an invitation secret) into a context or
+//! nothing. Everything else in this crate takes a context.
+
+use crate::codec::{from_json, parse_id};
+use crate::keyring::DEPLOYMENT;
+use crate::sessions::SessionPolicy;
+use crate::users::password_place;
+use crate::{Store, StoreError};
+use printfleet_crypto::token;
+use printfleet_domain::context::Me;
+use printfleet_domain::{
+    Actor, Ctx, Email, InvitationId, MembershipId, Redacted, RoleRef, Scope, TenantId, TokenId,
+    UserId,
+};
+use sqlx::Row;
+
+/// Only refresh `last_seen_at` this often, so reads do not each cost a write.
+const TOUCH_EVERY_MS: i64 = 30_000;
+
+/// Finds a person by e-mail through the blind index, with their password hash.
+pub async fn sign_in_lookup(
+    store: &Store,
+    email: &Email,
+) -> Result<Option<(UserId, Redacted<String>)>, StoreError> {
+    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email_index = $1")
+        .bind(store.email_index(email))
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let id: UserId = parse_id("users.id", &r.try_get::<String, _>(0)?)?;
+    let sealed: Option<Vec<u8>> = r.try_get(1)?;
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let hash: String = store
+        .open_json(DEPLOYMENT, &password_place(id), &sealed)
+        .await?;
+    Ok(Some((id, Redacted::new(hash))))
+}
+
+/// The signed-in person for a session cookie, if the session is live (not revoked, within its
+/// absolute lifetime, and used within the idle timeout).
+pub async fn session(
+    store: &Store,
+    secret: &str,
+    policy: SessionPolicy,
+    source: Option<String>,
+) -> Result<Option<Me>, StoreError> {
+    if !token::well_formed(token::SESSION_PREFIX, secret) {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT id, user_id, last_seen_at, expires_at, revoked_at FROM sessions WHERE secret_hash = $1")
+        .bind(token::hash(secret))
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let now = store.now_ms();
+    let last_seen: i64 = r.try_get(2)?;
+    let expires: i64 = r.try_get(3)?;
+    let revoked: Option<i64> = r.try_get(4)?;
+    if revoked.is_some() || now >= expires || now - last_seen >= policy.idle_ms {
+        return Ok(None);
+    }
+    let id_text: String = r.try_get(0)?;
+    if now - last_seen >= TOUCH_EVERY_MS {
+        let mut w = store.begin_write().await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&id_text)
+            .execute(&mut *w.tx)
+            .await?;
+        store.commit(w).await?;
+    }
+    Ok(Some(Me {
+        user: parse_id("sessions.user_id", &r.try_get::<String, _>(1)?)?,
+        session: Some(parse_id("sessions.id", &id_text)?),
+        source,
+    }))
+}
+
+/// The context of a person acting in a tenant through their membership; `NotFound` when they
+/// are not a member.
+pub async fn tenant_ctx(store: &Store, me: &Me, tenant: TenantId) -> Result<Ctx, StoreError> {
+    let r = sqlx::query(
+        "SELECT id, role, scope FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+    )
+    .bind(tenant.to_string())
+    .bind(me.user.to_string())
+    .fetch_optional(&store.pool)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let membership: MembershipId = parse_id("memberships.id", &r.try_get::<String, _>(0)?)?;
+    let role: RoleRef = r
+        .try_get::<String, _>(1)?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("memberships.role".into()))?;
+    let scope: Scope = from_json("memberships.scope", &r.try_get::<String, _>(2)?)?;
+    // A membership whose custom role was removed has no permissions rather than failing.
+    let permissions = store
+        .resolve_role(tenant, role)
+        .await
+        .map(|r| r.permissions)
+        .unwrap_or_default();
+    Ok(Ctx {
+        tenant,
+        actor: Actor::User(me.user),
+        membership: Some(membership),
+        permissions,
+        scope,
+        source: me.source.clone(),
+    })
+}
+
+/// The context of an API token: its membership's current role and scope. `None` for an unknown,
+/// revoked or expired token, or one whose membership is gone.
+pub async fn api_token(
+    store: &Store,
+    secret: &str,
+    source: Option<String>,
+) -> Result<Option<Ctx>, StoreError> {
+    if !token::well_formed(token::API_TOKEN_PREFIX, secret) {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT tenant_id, id, user_id, expires_at, revoked_at, last_used_at FROM api_tokens WHERE token_hash = $1")
+        .bind(token::hash(secret))
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let now = store.now_ms();
+    let expires: Option<i64> = r.try_get(3)?;
+    let revoked: Option<i64> = r.try_get(4)?;
+    if revoked.is_some() || expires.is_some_and(|e| now >= e) {
+        return Ok(None);
+    }
+    let tenant: TenantId = parse_id("api_tokens.tenant_id", &r.try_get::<String, _>(0)?)?;
+    let token_id: TokenId = parse_id("api_tokens.id", &r.try_get::<String, _>(1)?)?;
+    let user: UserId = parse_id("api_tokens.user_id", &r.try_get::<String, _>(2)?)?;
+    let me = Me {
+        user,
+        session: None,
+        source,
+    };
+    let mut ctx = match tenant_ctx(store, &me, tenant).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    ctx.actor = Actor::Token {
+        token: token_id,
+        user,
+    };
+    let last_used: Option<i64> = r.try_get(5)?;
+    if last_used.is_none_or(|l| now - l >= TOUCH_EVERY_MS) {
+        let mut w = store.begin_write().await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(now)
+            .bind(tenant.to_string())
+            .bind(token_id.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        store.commit(w).await?;
+    }
+    Ok(Some(ctx))
+}
+
+/// The tenant and id of the invitation a secret belongs to.
+pub(crate) async fn invitation_by_secret(
+    store: &Store,
+    secret: &str,
+) -> Result<(TenantId, InvitationId), StoreError> {
+    let r = sqlx::query("SELECT tenant_id, id FROM invitations WHERE token_hash = $1")
+        .bind(token::hash(secret))
+        .fetch_optional(&store.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok((
+        parse_id("invitations.tenant_id", &r.try_get::<String, _>(0)?)?,
+        parse_id("invitations.id", &r.try_get::<String, _>(1)?)?,
+    ))
+}
