@@ -1,0 +1,293 @@
+//! `spawn_app()`: a server on 127.0.0.1 port 0 over its own database, with seeded people.
+
+use printfleet_crypto::{AuditKey, MasterKey, PasswordParams};
+use printfleet_domain::clock::{Clock, ManualClock};
+use printfleet_domain::context::Me;
+use printfleet_domain::tenant::Contact;
+use printfleet_domain::user::Profile;
+use printfleet_domain::{
+    BuiltInRole, Ctx, GroupId, MembershipId, RoleRef, Scope, TenantId, UserId,
+};
+use printfleet_server::config::Config;
+use printfleet_server::state::AppState;
+use printfleet_server::Running;
+use printfleet_storage::{Store, StoreKeys, StoreOptions};
+use rand::rngs::OsRng;
+use std::sync::Arc;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_url() -> String {
+    std::env::var("PF_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub struct Options {
+    pub backend: Backend,
+    pub tls: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            tls: false,
+        }
+    }
+}
+
+#[allow(dead_code)]
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub dir: tempfile::TempDir,
+    pub pg_schema: Option<String>,
+    running: Option<Running>,
+}
+
+impl TestApp {
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.store.close().await;
+    }
+
+    /// Creates a person with `role` and `scope` in `tenant`; returns ids.
+    pub async fn add_person(
+        &self,
+        tenant: TenantId,
+        email: &str,
+        role: RoleRef,
+        scope: Scope,
+    ) -> (UserId, MembershipId) {
+        let hash = self.state.hasher.hash(PASSWORD, &mut OsRng).unwrap();
+        let profile = Profile::parse(email, "Test", "Person", "en").unwrap();
+        self.store
+            .add_member_as_system(tenant, &profile, &hash, role, scope)
+            .await
+            .unwrap()
+    }
+
+    pub async fn ctx(&self, user: UserId, tenant: TenantId) -> Ctx {
+        let me = Me {
+            user,
+            session: None,
+            source: None,
+        };
+        printfleet_storage::resolver::tenant_ctx(&self.store, &me, tenant)
+            .await
+            .unwrap()
+    }
+
+    /// A session cookie value and its CSRF token, made directly in the store.
+    pub async fn session(&self, user: UserId) -> (String, String) {
+        let (_, secret) = self
+            .store
+            .session_create(user, self.state.settings.session, None, None)
+            .await
+            .unwrap();
+        let secret = secret.into_inner();
+        let csrf = self.state.csrf_token(&secret);
+        (secret, csrf)
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        self.state.cookie_name()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(o: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(printfleet_domain::clock::SystemClock.now_ms());
+    let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    let (url, pg_schema) = match o.backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("t.db").display()),
+            None,
+        ),
+        Backend::Postgres => (
+            pg_url(),
+            Some(format!("t_{}", uuid::Uuid::new_v4().simple())),
+        ),
+    };
+    let master = MasterKey::generate(&mut OsRng);
+    let keys = StoreKeys {
+        masters: vec![master.clone()],
+        audit: AuditKey::from_bytes(master.derive("audit-test")),
+    };
+    let store = Store::open(
+        StoreOptions {
+            url: url.clone(),
+            pg_schema: pg_schema.clone(),
+            max_connections: 8,
+            checkpoint_path: dir.path().join("audit-checkpoints.json"),
+        },
+        keys,
+        dyn_clock.clone(),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "cannot open the {:?} test database at {url}: {e}",
+            o.backend
+        )
+    });
+    let cfg = Config {
+        listen: "127.0.0.1:0".into(),
+        plain_http: !o.tls,
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let state = printfleet_server::build_state(
+        &cfg,
+        store.clone(),
+        PasswordParams::INSECURE_FOR_TESTS,
+        dyn_clock,
+        master.derive("csrf"),
+    )
+    .unwrap();
+    let running = printfleet_server::start(&cfg, state.clone()).await.unwrap();
+    let scheme = if o.tls { "https" } else { "http" };
+    let base = format!("{scheme}://{}", running.addrs[0]);
+    TestApp {
+        base,
+        state,
+        store,
+        clock,
+        dir,
+        pg_schema,
+        running: Some(running),
+    }
+}
+
+/// Two tenants with one person per built-in role in A, a group-scoped Printer Admin, and an IT
+/// Admin of tenant B.
+pub struct World {
+    pub a: TenantId,
+    pub b: TenantId,
+    pub g1: GroupId,
+    pub g2: GroupId,
+    pub it_admin: UserId,
+    pub printer_admin: UserId,
+    pub printer_admin_membership: MembershipId,
+    pub report_admin: UserId,
+    pub scoped: UserId,
+    pub other_tenant_admin: UserId,
+    /// A Report Admin whom member routes act on.
+    pub target_member: MembershipId,
+}
+
+pub async fn world(app: &TestApp) -> World {
+    let contact = Contact::parse(
+        Some("Casey Contact"),
+        Some("casey@a.example"),
+        Some("+1 555 0199"),
+        Some("7 Contact Road"),
+    )
+    .unwrap();
+    let a = app
+        .store
+        .create_tenant("Tenant A", "us", &contact, None)
+        .await
+        .unwrap();
+    let b = app
+        .store
+        .create_tenant("Tenant B", "eu", &Contact::default(), None)
+        .await
+        .unwrap();
+    let sys = Ctx::system(a);
+    let g1 = app.store.group_create(&sys, "Floor 1").await.unwrap().id;
+    let g2 = app.store.group_create(&sys, "Floor 2").await.unwrap().id;
+    let (it_admin, _) = app
+        .add_person(
+            a,
+            "it@a.example",
+            RoleRef::BuiltIn(BuiltInRole::ItAdmin),
+            Scope::Tenant,
+        )
+        .await;
+    let (printer_admin, printer_admin_membership) = app
+        .add_person(
+            a,
+            "printer@a.example",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Tenant,
+        )
+        .await;
+    let (report_admin, _) = app
+        .add_person(
+            a,
+            "report@a.example",
+            RoleRef::BuiltIn(BuiltInRole::ReportAdmin),
+            Scope::Tenant,
+        )
+        .await;
+    let (scoped, _) = app
+        .add_person(
+            a,
+            "scoped@a.example",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Groups([g1].into_iter().collect()),
+        )
+        .await;
+    let (_, target_member) = app
+        .add_person(
+            a,
+            "target@a.example",
+            RoleRef::BuiltIn(BuiltInRole::ReportAdmin),
+            Scope::Tenant,
+        )
+        .await;
+    let (other_tenant_admin, _) = app
+        .add_person(
+            b,
+            "it@b.example",
+            RoleRef::BuiltIn(BuiltInRole::ItAdmin),
+            Scope::Tenant,
+        )
+        .await;
+    World {
+        a,
+        b,
+        g1,
+        g2,
+        it_admin,
+        printer_admin,
+        printer_admin_membership,
+        report_admin,
+        scoped,
+        other_tenant_admin,
+        target_member,
+    }
+}
+
+/// JSON body of a response, for assertions.
+pub async fn json(r: reqwest::Response) -> serde_json::Value {
+    r.json().await.unwrap()
+}

@@ -1,0 +1,8 @@
+//! The server's integration tests: real sockets, a real database, one binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod helpers;
+mod matrix;
+mod people;
+mod protocol;
