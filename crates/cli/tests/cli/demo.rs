@@ -1,0 +1,78 @@
+//! The README's first command: the demo starts and every printed login works.
+
+use crate::harness::{bin, free_port, read_until, sign_in, Server};
+use std::io::BufReader;
+use std::process::Stdio;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = bin()
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    // Keep the pipe open while the server runs.
+    let (lines, _stdout) = tokio::task::spawn_blocking(move || {
+        let l = read_until(&mut out, "Stop with Ctrl-C.");
+        (l, out)
+    })
+    .await
+    .unwrap();
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("running at http://127.0.0.1:{port}"))),
+        "{lines:?}"
+    );
+    let logins: Vec<(String, String, String)> = lines
+        .iter()
+        .filter(|l| {
+            l.trim_start().contains("@demo.printfleet.test")
+                && !l.contains("curl")
+                && !l.contains("-d '")
+        })
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let email = parts.next().unwrap().to_string();
+            let password = parts.next().unwrap().to_string();
+            (email, password, l.to_string())
+        })
+        .collect();
+    assert_eq!(logins.len(), 4, "{lines:?}");
+    for (email, password, line) in &logins {
+        let (c, _, tenant) = sign_in(&server.base, email, password).await;
+        let me: serde_json::Value = c
+            .get(format!("{}/api/v1/me", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], email.as_str());
+        let role = me["memberships"][0]["role_name"].as_str().unwrap();
+        assert!(line.contains(role), "{line} vs {role}");
+        // Each sees what its role allows.
+        let members = c
+            .get(format!("{}/api/v1/tenants/{tenant}/members", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(members == 200, role == "IT Admin", "{email}: {members}");
+    }
+}
