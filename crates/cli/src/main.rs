@@ -20,13 +20,13 @@ struct Cli {
 #[derive(Args, Clone, Debug)]
 pub struct Common {
     /// TOML configuration file (every key is documented in docs/configuration.md).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the SQLite database, keys, certificate and audit checkpoints (key `data_dir`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database URL, sqlite://PATH or postgres://… (key `database_url`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
 }
 
