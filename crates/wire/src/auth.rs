@@ -27,7 +27,7 @@ pub struct MembershipView {
     pub scope: Scope,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct SessionView {
     pub user_id: UserId,
     pub session_id: SessionId,
@@ -37,7 +37,7 @@ pub struct SessionView {
     pub memberships: Vec<MembershipView>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct MeView {
     pub user_id: UserId,
     pub email: String,
@@ -81,3 +81,7 @@ pub struct AcceptInvitationResponse {
     pub user_id: UserId,
     pub membership_id: MembershipId,
 }
+
+crate::redacted_debug!(SessionView);
+
+crate::redacted_debug!(MeView);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactView {
     pub name: Option<String>,
@@ -16,7 +16,7 @@ pub struct ContactView {
     pub postal_address: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct TenantView {
     pub id: TenantId,
     pub name: String,
@@ -26,7 +26,7 @@ pub struct TenantView {
     pub created_at_ms: i64,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     pub name: Option<String>,
@@ -34,7 +34,7 @@ pub struct TenantPatch {
     pub contact: Option<ContactView>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct MemberView {
     pub id: MembershipId,
     pub user_id: UserId,
@@ -54,7 +54,7 @@ pub struct MemberPatch {
     pub scope: Option<Scope>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationRequest {
     pub email: String,
@@ -63,7 +63,7 @@ pub struct InvitationRequest {
     pub scope: Scope,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct InvitationView {
     pub id: InvitationId,
     pub email: String,
@@ -75,7 +75,7 @@ pub struct InvitationView {
     pub expires_at_ms: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct InvitationCreated {
     pub invitation: InvitationView,
     /// The single-use secret; shown only now. Until mail sending exists, pass the link on yourself.
@@ -126,7 +126,7 @@ pub struct TokenView {
     pub revoked_at_ms: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct TokenCreated {
     pub token: TokenView,
     /// The secret (`pf_…`); shown only now, stored only as a hash.
@@ -166,3 +166,19 @@ pub struct AuditVerifyView {
     pub first_bad_seq: Option<i64>,
     pub problem: Option<String>,
 }
+
+crate::redacted_debug!(ContactView);
+
+crate::redacted_debug!(TenantView);
+
+crate::redacted_debug!(TenantPatch);
+
+crate::redacted_debug!(MemberView);
+
+crate::redacted_debug!(InvitationRequest);
+
+crate::redacted_debug!(InvitationView);
+
+crate::redacted_debug!(InvitationCreated);
+
+crate::redacted_debug!(TokenCreated);
