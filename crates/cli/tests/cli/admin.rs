@@ -147,17 +147,43 @@ async fn keys_are_private_files_and_rotation_keeps_everything_readable() {
     );
     // With the old key gone, the new one alone opens everything.
     std::fs::remove_file(data.join("master.key.previous")).unwrap();
-    let out = bin()
-        .args([
-            "admin",
-            "rotate-keys",
-            "--all-tenants",
-            "--deployment",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let log = dir.path().join("log");
+    let mut server = serve(&data, None, &log, "info").await;
+    let (c, csrf, tenant) = sign_in(&server.base, "ann@acme.example", PASSWORD).await;
+    let tenant_url = format!("{}/api/v1/tenants/{tenant}", server.base);
+    // Roll the data keys while the server runs and keeps writing encrypted fields.
+    let rotation = tokio::task::spawn_blocking({
+        let data = data.clone();
+        move || {
+            bin()
+                .args([
+                    "admin",
+                    "rotate-keys",
+                    "--all-tenants",
+                    "--deployment",
+                    "--data-dir",
+                ])
+                .arg(&data)
+                .output()
+                .unwrap()
+        }
+    });
+    let mut last_phone = String::new();
+    let mut writes = 0;
+    while !rotation.is_finished() {
+        writes += 1;
+        last_phone = format!("+1 555 {writes:04}");
+        let r = c
+            .patch(&tenant_url)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"contact": {"phone": last_phone}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = rotation.await.unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -165,9 +191,10 @@ async fn keys_are_private_files_and_rotation_keeps_everything_readable() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("deployment: 1 fields re-encrypted"), "{text}");
-    let log = dir.path().join("log");
-    let mut server = serve(&data, None, &log, "info").await;
-    let (c, _, tenant) = sign_in(&server.base, "ann@acme.example", PASSWORD).await;
+    assert!(
+        writes >= 10,
+        "writes continued during the rotation: {writes}"
+    );
     let me: serde_json::Value = c
         .get(format!("{}/api/v1/me", server.base))
         .send()
@@ -177,12 +204,32 @@ async fn keys_are_private_files_and_rotation_keeps_everything_readable() {
         .await
         .unwrap();
     assert_eq!(me["first_name"], "Ann");
-    let t = c
-        .get(format!("{}/api/v1/tenants/{tenant}", server.base))
+    let t: serde_json::Value = c
+        .get(&tenant_url)
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(t.status(), 200);
+    assert_eq!(t["contact"]["phone"], last_phone.as_str());
+    // Nothing was left under the old key.
+    let out = bin()
+        .args([
+            "admin",
+            "rotate-keys",
+            "--all-tenants",
+            "--resume",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": 0 fields re-encrypted"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     server.stop();
     let (code, out) = verify(&data);
     assert_eq!(
