@@ -5,6 +5,7 @@
 //! tested fast and without sleeping.
 
 pub mod audit;
+pub mod catalogue;
 pub mod clock;
 pub mod context;
 pub mod email;

@@ -225,27 +225,7 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let inv = self.invitation_from_row(tenant, &row).await?;
-        match inv.state {
-            InvitationState::Pending => {}
-            InvitationState::Accepted => {
-                return Err(StoreError::conflict(
-                    "invitation_used",
-                    "the invitation was already used",
-                ))
-            }
-            InvitationState::Revoked => {
-                return Err(StoreError::conflict(
-                    "invitation_revoked",
-                    "the invitation was revoked",
-                ))
-            }
-            InvitationState::Expired => {
-                return Err(StoreError::conflict(
-                    "invitation_expired",
-                    "the invitation has expired",
-                ))
-            }
-        }
+        Self::require_pending(inv.state)?;
         let existing = self.user_id_by_email(&inv.email).await?;
         let mut w = self.begin_write().await?;
         // Claim it first, inside the transaction, so two concurrent accepts cannot both succeed.
@@ -321,7 +301,27 @@ impl Store {
         .bind(id.to_string())
         .fetch_one(&self.pool)
         .await?;
-        Ok(self.invitation_from_row(tenant, &row).await?.email)
+        let inv = self.invitation_from_row(tenant, &row).await?;
+        Self::require_pending(inv.state)?;
+        Ok(inv.email)
+    }
+
+    fn require_pending(state: InvitationState) -> Result<(), StoreError> {
+        match state {
+            InvitationState::Pending => Ok(()),
+            InvitationState::Accepted => Err(StoreError::conflict(
+                "invitation_used",
+                "the invitation was already used",
+            )),
+            InvitationState::Revoked => Err(StoreError::conflict(
+                "invitation_revoked",
+                "the invitation was revoked",
+            )),
+            InvitationState::Expired => Err(StoreError::conflict(
+                "invitation_expired",
+                "the invitation has expired",
+            )),
+        }
     }
 
     /// Creates a tenant's first IT Admin (a new person, or an existing one by e-mail).

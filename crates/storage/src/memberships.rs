@@ -129,24 +129,33 @@ impl Store {
         self.member_from_row(ctx, id, row).await
     }
 
+    /// Tenant-wide IT Admins other than `id`: a group-scoped one cannot manage people.
     async fn it_admins_other_than(
         &self,
         w: &mut WriteTx,
         tenant: TenantId,
         id: MembershipId,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
-            "SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = $2 AND id <> $3",
+        let rows = sqlx::query(
+            "SELECT scope FROM memberships WHERE tenant_id = $1 AND role = $2 AND id <> $3",
         )
         .bind(tenant.to_string())
         .bind(IT_ADMIN)
         .bind(id.to_string())
-        .fetch_one(&mut *w.tx)
-        .await?
-        .try_get(0)?)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            let scope: Scope = from_json("memberships.scope", &r.try_get::<String, _>(0)?)?;
+            if scope.is_tenant_wide() {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
-    /// Changes a member's role and/or scope. The last IT Admin cannot be demoted.
+    /// Changes a member's role and/or scope. The last tenant-wide IT Admin cannot be demoted or
+    /// narrowed to device groups.
     pub async fn member_update(
         &self,
         ctx: &Ctx,
@@ -159,18 +168,21 @@ impl Store {
         if !ctx.scope.is_tenant_wide() {
             return Err(StoreError::ScopeTooNarrow);
         }
+        self.require_outranks(ctx, old_role).await?;
         let new_role = role.unwrap_or(old_role);
         self.assignable_role(ctx, new_role).await?;
         let new_scope = scope.unwrap_or(old_scope.clone());
         self.validate_scope(ctx.tenant, &new_scope).await?;
         let mut w = self.begin_write().await?;
-        if old_role == RoleRef::BuiltIn(BuiltInRole::ItAdmin)
-            && new_role != old_role
+        let it_admin = RoleRef::BuiltIn(BuiltInRole::ItAdmin);
+        if old_role == it_admin
+            && old_scope.is_tenant_wide()
+            && (new_role != it_admin || !new_scope.is_tenant_wide())
             && self.it_admins_other_than(&mut w, ctx.tenant, id).await? == 0
         {
             return Err(StoreError::conflict(
                 "last_it_admin",
-                "the tenant's last IT Admin cannot be demoted",
+                "the tenant's last IT Admin cannot be demoted or limited to device groups",
             ));
         }
         sqlx::query(
@@ -199,15 +211,28 @@ impl Store {
             .await
     }
 
+    /// Nobody changes or removes a member holding a permission they lack themselves (a custom
+    /// role with `users.manage` cannot demote an IT Admin).
+    async fn require_outranks(&self, ctx: &Ctx, role: RoleRef) -> Result<(), StoreError> {
+        if let Ok(r) = self.resolve_role(ctx.tenant, role).await {
+            if let Some(p) = r.permissions.iter().find(|p| !ctx.can(**p)) {
+                return Err(StoreError::Forbidden(*p));
+            }
+        }
+        Ok(())
+    }
+
     /// Removes a member and revokes the API tokens made through that membership.
     pub async fn member_remove(&self, ctx: &Ctx, id: MembershipId) -> Result<(), StoreError> {
-        let (user_id, role, _, _) = self.member_row(ctx, id).await?;
+        let (user_id, role, scope, _) = self.member_row(ctx, id).await?;
         ctx.require(Permission::UsersManage)?;
         if !ctx.scope.is_tenant_wide() {
             return Err(StoreError::ScopeTooNarrow);
         }
+        self.require_outranks(ctx, role).await?;
         let mut w = self.begin_write().await?;
         if role == RoleRef::BuiltIn(BuiltInRole::ItAdmin)
+            && scope.is_tenant_wide()
             && self.it_admins_other_than(&mut w, ctx.tenant, id).await? == 0
         {
             return Err(StoreError::conflict(

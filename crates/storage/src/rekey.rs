@@ -79,7 +79,9 @@ impl Store {
     }
 
     /// Re-encrypts up to `batch` fields still under an older key of the scope. Returns how many it
-    /// re-encrypted; 0 means done. Resumable: run it again after an interruption.
+    /// examined; 0 means done. Resumable: run it again after an interruption. Each update is a
+    /// compare-and-swap on the old ciphertext, so a concurrent write is never undone; a row that
+    /// lost the race is examined again in the next batch if it is still stale.
     pub async fn reencrypt_batch(
         &self,
         tenant: Option<TenantId>,
@@ -106,10 +108,12 @@ impl Store {
                     let v: serde_json::Value = self.open_json(&scope, &place, &sealed).await?;
                     let (new, version) = self.seal_json(&scope, &place, &v).await?;
                     let mut w = self.begin_write().await?;
-                    sqlx::query("UPDATE tenants SET contact = $1, key_version = $2 WHERE id = $3")
+                    // Compare-and-swap: a write that landed since the read wins.
+                    sqlx::query("UPDATE tenants SET contact = $1, key_version = $2 WHERE id = $3 AND contact = $4")
                         .bind(new)
                         .bind(version)
                         .bind(t.to_string())
+                        .bind(sealed)
                         .execute(&mut *w.tx)
                         .await?;
                     self.commit(w).await?;
@@ -125,15 +129,15 @@ impl Store {
                 for r in rows {
                     let id: String = r.try_get(0)?;
                     let place = format!("invitations.email:{t}:{id}");
-                    let v: String = self
-                        .open_json(&scope, &place, &r.try_get::<Vec<u8>, _>(1)?)
-                        .await?;
+                    let old: Vec<u8> = r.try_get(1)?;
+                    let v: String = self.open_json(&scope, &place, &old).await?;
                     let (new, version) = self.seal_json(&scope, &place, &v).await?;
-                    sqlx::query("UPDATE invitations SET email = $1, key_version = $2 WHERE tenant_id = $3 AND id = $4")
+                    sqlx::query("UPDATE invitations SET email = $1, key_version = $2 WHERE tenant_id = $3 AND id = $4 AND email = $5")
                         .bind(new)
                         .bind(version)
                         .bind(t.to_string())
                         .bind(&id)
+                        .bind(old)
                         .execute(&mut *w.tx)
                         .await?;
                     done += 1;
@@ -152,23 +156,21 @@ impl Store {
                 for r in rows {
                     let id: printfleet_domain::UserId =
                         crate::codec::parse_id("users.id", &r.try_get::<String, _>(0)?)?;
-                    let pii: UserPii = self
-                        .open_json(&scope, &pii_place(id), &r.try_get::<Vec<u8>, _>(1)?)
-                        .await?;
+                    let old_pii: Vec<u8> = r.try_get(1)?;
+                    let pii: UserPii = self.open_json(&scope, &pii_place(id), &old_pii).await?;
                     let (new_pii, version) = self.seal_json(&scope, &pii_place(id), &pii).await?;
                     let pw: Option<Vec<u8>> = r.try_get(2)?;
-                    let new_pw = match pw {
-                        Some(p) => {
-                            let h: String = self.open_json(&scope, &password_place(id), &p).await?;
-                            Some(self.seal_json(&scope, &password_place(id), &h).await?.0)
-                        }
-                        None => None,
-                    };
-                    sqlx::query("UPDATE users SET pii = $1, password_hash = $2, key_version = $3 WHERE id = $4")
+                    let Some(old_pw) = pw else { continue };
+                    let h: String = self.open_json(&scope, &password_place(id), &old_pw).await?;
+                    let new_pw = self.seal_json(&scope, &password_place(id), &h).await?.0;
+                    // Compare-and-swap: a password re-hash that landed since the read wins.
+                    sqlx::query("UPDATE users SET pii = $1, password_hash = $2, key_version = $3 WHERE id = $4 AND pii = $5 AND password_hash = $6")
                         .bind(new_pii)
                         .bind(new_pw)
                         .bind(version)
                         .bind(id.to_string())
+                        .bind(old_pii)
+                        .bind(old_pw)
                         .execute(&mut *w.tx)
                         .await?;
                     done += 1;

@@ -1,0 +1,607 @@
+//! Regenerates `docs/protocol-vectors.json` from fixed keys and inputs and checks it equals the
+//! committed file byte for byte, so any change to the wire format is noticed. After an
+//! intended format change: `PRINTFLEET_UPDATE_VECTORS=1 cargo test -p printfleet-protocol
+//! --test vectors`, review the diff, then run `tools/check_protocol_vectors.py`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use printfleet_protocol::header::{ENC_LEN, HEADER_LEN};
+use printfleet_protocol::heartbeat::{
+    self, derive_heartbeat_key, Answer, AnswerType, HeartbeatKeys, ReplayWindow, Request,
+    RequestType,
+};
+use printfleet_protocol::keys::KEY_ID_LABEL;
+use printfleet_protocol::sealed::{DEFAULT_MAX_SKEW_MS, INFO};
+use printfleet_protocol::{
+    open, seal, Header, KeyPair, MessageId, MessageType, OpenError, OpenLimits, ReplayCache,
+    SealedToDevice, MAX_BODY_LEN,
+};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+
+const TS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn seq(start: u8) -> [u8; 32] {
+    std::array::from_fn(|i| start.wrapping_add(i as u8))
+}
+
+#[derive(Serialize)]
+struct Vectors {
+    description: &'static str,
+    sealed: Sealed,
+    heartbeat: Heartbeat,
+}
+
+#[derive(Serialize)]
+struct Suite {
+    id: u8,
+    hpke_mode: u8,
+    kem_id: u16,
+    kdf_id: u16,
+    aead_id: u16,
+}
+
+#[derive(Serialize)]
+struct Sealed {
+    suite: Suite,
+    info_hex: String,
+    key_id_label_hex: String,
+    max_skew_ms: u64,
+    max_body_len: usize,
+    keys: Keys,
+    valid: Vec<ValidBody>,
+    invalid: Vec<InvalidBody>,
+}
+
+#[derive(Serialize)]
+struct Keys {
+    server: KeyVector,
+    printer: KeyVector,
+}
+
+#[derive(Serialize)]
+struct KeyVector {
+    ikm_hex: String,
+    private_key_hex: String,
+    public_key_hex: String,
+    key_id_hex: String,
+}
+
+#[derive(Serialize)]
+struct HeaderVector {
+    magic_hex: String,
+    version: u8,
+    suite: u8,
+    message_type: u8,
+    sender_key_id_hex: String,
+    recipient_key_id_hex: String,
+    timestamp_ms: u64,
+    message_id_hex: String,
+}
+
+#[derive(Serialize)]
+struct PayloadVector {
+    purpose: String,
+    content_hex: String,
+}
+
+#[derive(Serialize)]
+struct ValidBody {
+    name: &'static str,
+    sender: &'static str,
+    recipient: &'static str,
+    rng_seed_hex: String,
+    header: HeaderVector,
+    header_hex: String,
+    payload: PayloadVector,
+    plaintext_hex: String,
+    enc_hex: String,
+    ciphertext_hex: String,
+    body_hex: String,
+    now_ms: u64,
+}
+
+#[derive(Serialize)]
+struct InvalidBody {
+    name: &'static str,
+    sender: &'static str,
+    recipient: &'static str,
+    body_hex: String,
+    now_ms: u64,
+    /// Open the body once successfully first, then again: the second open fails.
+    open_twice: bool,
+    expected_error: &'static str,
+}
+
+#[derive(Serialize)]
+struct Heartbeat {
+    enrolment_secret_hex: String,
+    printer_id_hex: String,
+    salt_hex: String,
+    heartbeat_key_info_hex: String,
+    heartbeat_key_hex: String,
+    up_key_info_hex: String,
+    up_key_hex: String,
+    down_key_info_hex: String,
+    down_key_hex: String,
+    key_id_info_hex: String,
+    key_id_hex: String,
+    exchanges: Vec<Exchange>,
+    invalid_requests: Vec<InvalidDatagram>,
+    window: WindowVector,
+}
+
+#[derive(Serialize)]
+struct Exchange {
+    counter: u64,
+    request_type: u8,
+    request_flags: u8,
+    request_hex: String,
+    answer_type: u8,
+    answer_flags: u8,
+    answer_hex: String,
+}
+
+#[derive(Serialize)]
+struct InvalidDatagram {
+    name: &'static str,
+    datagram_hex: String,
+    /// Open the datagram once successfully first (fresh window), then again.
+    open_twice: bool,
+    expected_error: &'static str,
+}
+
+#[derive(Serialize)]
+struct WindowStep {
+    counter: u64,
+    expected: &'static str,
+}
+
+#[derive(Serialize)]
+struct WindowVector {
+    steps: Vec<WindowStep>,
+    final_state_hex: String,
+}
+
+fn key_vector(ikm: &[u8; 32]) -> (KeyPair, KeyVector) {
+    let kp = KeyPair::derive(ikm);
+    let v = KeyVector {
+        ikm_hex: hex::encode(ikm),
+        private_key_hex: hex::encode(*kp.private.to_bytes()),
+        public_key_hex: hex::encode(kp.public.to_bytes()),
+        key_id_hex: hex::encode(kp.key_id().0),
+    };
+    (kp, v)
+}
+
+fn valid_body(
+    name: &'static str,
+    server: &KeyPair,
+    printer: &KeyPair,
+    seed: [u8; 32],
+    message_id: [u8; 16],
+    payload: &SealedToDevice,
+) -> ValidBody {
+    let header = Header {
+        message_type: MessageType::SealedToDevice,
+        sender_key_id: server.key_id(),
+        recipient_key_id: printer.key_id(),
+        timestamp_ms: TS,
+        message_id: MessageId(message_id),
+    };
+    let plaintext = payload.encode().unwrap();
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let body = seal(
+        &printer.public,
+        &server.private,
+        &server.public,
+        &header,
+        &plaintext,
+        &mut rng,
+    )
+    .unwrap()
+    .into_bytes();
+    // The vector must open with this crate, and yield the payload.
+    let (h, p) = open(
+        &printer.private,
+        &server.public,
+        &body,
+        &OpenLimits::new(TS),
+        &mut ReplayCache::new(4),
+    )
+    .unwrap();
+    assert_eq!(
+        (h, SealedToDevice::decode(&p).unwrap()),
+        (header, payload.clone())
+    );
+    let b = header.encode();
+    ValidBody {
+        name,
+        sender: "server",
+        recipient: "printer",
+        rng_seed_hex: hex::encode(seed),
+        header: HeaderVector {
+            magic_hex: hex::encode(&b[0..3]),
+            version: b[3],
+            suite: b[4],
+            message_type: b[5],
+            sender_key_id_hex: hex::encode(header.sender_key_id.0),
+            recipient_key_id_hex: hex::encode(header.recipient_key_id.0),
+            timestamp_ms: header.timestamp_ms,
+            message_id_hex: hex::encode(header.message_id.0),
+        },
+        header_hex: hex::encode(b),
+        payload: PayloadVector {
+            purpose: payload.purpose.clone(),
+            content_hex: hex::encode(&payload.content),
+        },
+        plaintext_hex: hex::encode(&plaintext),
+        enc_hex: hex::encode(&body[HEADER_LEN..HEADER_LEN + ENC_LEN]),
+        ciphertext_hex: hex::encode(&body[HEADER_LEN + ENC_LEN..]),
+        body_hex: hex::encode(&body),
+        now_ms: TS,
+    }
+}
+
+/// name, sender, recipient, body, now_ms, open twice, expected error.
+type BodyCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    u64,
+    bool,
+    OpenError,
+);
+
+fn invalid_bodies(body: &[u8], server: &KeyPair, printer: &KeyPair) -> Vec<InvalidBody> {
+    let changed = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = body.to_vec();
+        f(&mut b);
+        b
+    };
+    let last = body.len() - 1;
+    let skew = DEFAULT_MAX_SKEW_MS;
+    let c = |name, b: Vec<u8>, err| -> BodyCase { (name, "server", "printer", b, TS, false, err) };
+    let cases: Vec<BodyCase> = vec![
+        c(
+            "truncated_to_4_bytes",
+            body[..4].to_vec(),
+            OpenError::Truncated,
+        ),
+        c(
+            "truncated_below_minimum",
+            body[..93].to_vec(),
+            OpenError::Truncated,
+        ),
+        c(
+            "truncated_ciphertext",
+            body[..last].to_vec(),
+            OpenError::Tampered,
+        ),
+        c("bad_magic", changed(&|b| b[0] = b'X'), OpenError::BadMagic),
+        c("bad_version", changed(&|b| b[3] = 2), OpenError::BadVersion),
+        c(
+            "unknown_suite",
+            changed(&|b| b[4] = 2),
+            OpenError::UnknownSuite,
+        ),
+        c(
+            "unknown_type",
+            changed(&|b| b[5] = 0xff),
+            OpenError::UnknownType,
+        ),
+        (
+            "wrong_recipient",
+            "server",
+            "server",
+            body.to_vec(),
+            TS,
+            false,
+            OpenError::WrongRecipient,
+        ),
+        (
+            "wrong_sender",
+            "printer",
+            "printer",
+            body.to_vec(),
+            TS,
+            false,
+            OpenError::WrongSender,
+        ),
+        (
+            "stale_past",
+            "server",
+            "printer",
+            body.to_vec(),
+            TS + skew + 1,
+            false,
+            OpenError::Stale,
+        ),
+        (
+            "stale_future",
+            "server",
+            "printer",
+            body.to_vec(),
+            TS - skew - 1,
+            false,
+            OpenError::Stale,
+        ),
+        c(
+            "tampered_timestamp",
+            changed(&|b| b[29] ^= 1),
+            OpenError::Tampered,
+        ),
+        c(
+            "tampered_message_id",
+            changed(&|b| b[30] ^= 0x80),
+            OpenError::Tampered,
+        ),
+        c(
+            "tampered_enc",
+            changed(&|b| b[HEADER_LEN] ^= 1),
+            OpenError::Tampered,
+        ),
+        c(
+            "tampered_tag",
+            changed(&|b| b[last] ^= 1),
+            OpenError::Tampered,
+        ),
+        (
+            "replayed",
+            "server",
+            "printer",
+            body.to_vec(),
+            TS,
+            true,
+            OpenError::Replayed,
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, sender, recipient, b, now, twice, err)| {
+            let key = |who: &str| if who == "server" { server } else { printer };
+            let mut cache = ReplayCache::new(4);
+            let limits = OpenLimits::new(now);
+            let mut r = open(
+                &key(recipient).private,
+                &key(sender).public,
+                &b,
+                &limits,
+                &mut cache,
+            );
+            if twice {
+                assert!(r.is_ok(), "{name}: first open");
+                r = open(
+                    &key(recipient).private,
+                    &key(sender).public,
+                    &b,
+                    &limits,
+                    &mut cache,
+                );
+            }
+            assert_eq!(r.map(|_| ()), Err(err), "{name}");
+            InvalidBody {
+                name,
+                sender,
+                recipient,
+                body_hex: hex::encode(&b),
+                now_ms: now,
+                open_twice: twice,
+                expected_error: err.code(),
+            }
+        })
+        .collect()
+}
+
+fn sealed_vectors() -> Sealed {
+    let (server, server_v) = key_vector(&seq(0x00));
+    let (printer, printer_v) = key_vector(&seq(0x20));
+    let wifi = SealedToDevice {
+        purpose: "wifi.psk".into(),
+        content: b"correct horse battery staple".to_vec(),
+    };
+    let empty = SealedToDevice {
+        purpose: "test.empty".into(),
+        content: Vec::new(),
+    };
+    let valid = vec![
+        valid_body(
+            "sealed_to_device_wifi",
+            &server,
+            &printer,
+            seq(0x40),
+            std::array::from_fn(|i| i as u8),
+            &wifi,
+        ),
+        valid_body(
+            "sealed_to_device_empty_content",
+            &server,
+            &printer,
+            seq(0x60),
+            std::array::from_fn(|i| 0x10 + i as u8),
+            &empty,
+        ),
+    ];
+    let first = hex::decode(&valid[0].body_hex).unwrap();
+    Sealed {
+        suite: Suite {
+            id: 1,
+            hpke_mode: 2,
+            kem_id: 0x0020,
+            kdf_id: 0x0001,
+            aead_id: 0x0003,
+        },
+        info_hex: hex::encode(INFO),
+        key_id_label_hex: hex::encode(KEY_ID_LABEL),
+        max_skew_ms: DEFAULT_MAX_SKEW_MS,
+        max_body_len: MAX_BODY_LEN,
+        keys: Keys {
+            server: server_v,
+            printer: printer_v,
+        },
+        invalid: invalid_bodies(&first, &server, &printer),
+        valid,
+    }
+}
+
+fn exchange(
+    k: &HeartbeatKeys,
+    window: &mut ReplayWindow,
+    counter: u64,
+    req: Request,
+    ans: Answer,
+) -> Exchange {
+    let request = heartbeat::seal_request(k, counter, req).unwrap();
+    let accepted = heartbeat::open_request(k, &request, window).unwrap();
+    let answer = heartbeat::seal_answer(k, accepted, ans).unwrap();
+    assert!(answer.len() <= request.len());
+    assert_eq!(heartbeat::open_answer(k, counter, &answer), Ok(ans));
+    Exchange {
+        counter,
+        request_type: req.kind as u8,
+        request_flags: req.flags,
+        request_hex: hex::encode(&request),
+        answer_type: ans.kind as u8,
+        answer_flags: ans.flags,
+        answer_hex: hex::encode(&answer),
+    }
+}
+
+fn heartbeat_vectors() -> Heartbeat {
+    let secret = seq(0x80);
+    let printer_id: [u8; 16] = std::array::from_fn(|i| 0xa0 + i as u8);
+    let key = derive_heartbeat_key(&secret, &printer_id);
+    let k = key.keys();
+    let (up, down) = key.direction_key_bytes();
+    let hb = Request {
+        kind: RequestType::Heartbeat,
+        flags: 0,
+    };
+    let ka = Request {
+        kind: RequestType::Keepalive,
+        flags: 0,
+    };
+    let fetch = Answer {
+        kind: AnswerType::ComeFetch,
+        flags: 0,
+    };
+    let nothing = Answer {
+        kind: AnswerType::Nothing,
+        flags: 0,
+    };
+    let mut window = ReplayWindow::new();
+    let exchanges = vec![
+        exchange(&k, &mut window, 1, hb, fetch),
+        exchange(&k, &mut window, 2, ka, nothing),
+        exchange(&k, &mut window, 0x0102_0304_0506_0708, hb, nothing),
+    ];
+    let req = hex::decode(&exchanges[0].request_hex).unwrap();
+    let ans = hex::decode(&exchanges[0].answer_hex).unwrap();
+    let changed = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = req.clone();
+        f(&mut b);
+        b
+    };
+    let other = derive_heartbeat_key(&secret, &[0u8; 16]).keys();
+    let cases: Vec<(&'static str, Vec<u8>, bool)> = vec![
+        ("empty", Vec::new(), false),
+        ("bad_version", changed(&|b| b[0] = 2), false),
+        ("short", req[..34].to_vec(), false),
+        ("long", changed(&|b| b.push(0)), false),
+        ("counter_zero", changed(&|b| b[9..17].fill(0)), false),
+        (
+            "wrong_key_id",
+            changed(&|b| b[1..9].copy_from_slice(&other.key_id().0)),
+            false,
+        ),
+        ("tampered_counter", changed(&|b| b[16] ^= 2), false),
+        ("tampered_tag", changed(&|b| b[34] ^= 1), false),
+        ("reflected_answer", ans.clone(), false),
+        ("replayed", req.clone(), true),
+    ];
+    let invalid_requests = cases
+        .into_iter()
+        .map(|(name, d, twice)| {
+            let mut w = ReplayWindow::new();
+            let mut r = heartbeat::open_request(&k, &d, &mut w).map(|_| ());
+            if twice {
+                assert!(r.is_ok());
+                r = heartbeat::open_request(&k, &d, &mut w).map(|_| ());
+            }
+            let err = r.unwrap_err();
+            InvalidDatagram {
+                name,
+                datagram_hex: hex::encode(&d),
+                open_twice: twice,
+                expected_error: err.code(),
+            }
+        })
+        .collect();
+    let mut w = ReplayWindow::new();
+    let steps = [
+        5u64, 3, 5, 1028, 4, 6, 1029, 10_000, 8_977, 8_976, 8_977, 0, 20_000,
+    ]
+    .into_iter()
+    .map(|c| WindowStep {
+        counter: c,
+        expected: w.accept(c).map_or_else(|e| e.code(), |()| "accepted"),
+    })
+    .collect();
+    Heartbeat {
+        enrolment_secret_hex: hex::encode(secret),
+        printer_id_hex: hex::encode(printer_id),
+        salt_hex: hex::encode(heartbeat::HEARTBEAT_SALT),
+        heartbeat_key_info_hex: hex::encode(heartbeat::HEARTBEAT_KEY_INFO),
+        heartbeat_key_hex: hex::encode(*key.to_bytes()),
+        up_key_info_hex: hex::encode(heartbeat::UP_KEY_INFO),
+        up_key_hex: hex::encode(*up),
+        down_key_info_hex: hex::encode(heartbeat::DOWN_KEY_INFO),
+        down_key_hex: hex::encode(*down),
+        key_id_info_hex: hex::encode(heartbeat::KEY_ID_INFO),
+        key_id_hex: hex::encode(k.key_id().0),
+        exchanges,
+        invalid_requests,
+        window: WindowVector {
+            steps,
+            final_state_hex: hex::encode(w.to_bytes()),
+        },
+    }
+}
+
+fn vectors_json() -> String {
+    let v = Vectors {
+        description: "Printfleet device protocol test vectors (docs/protocol.md). Generated by \
+                      crates/protocol/tests/vectors.rs from fixed keys and inputs; checked \
+                      independently by tools/check_protocol_vectors.py. Hex is lowercase.",
+        sealed: sealed_vectors(),
+        heartbeat: heartbeat_vectors(),
+    };
+    let mut s = serde_json::to_string_pretty(&v).unwrap();
+    s.push('\n');
+    s
+}
+
+#[test]
+fn committed_vectors_match_the_implementation() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol-vectors.json");
+    let fresh = vectors_json();
+    assert_eq!(
+        fresh,
+        vectors_json(),
+        "vector generation is not deterministic"
+    );
+    if std::env::var_os("PRINTFLEET_UPDATE_VECTORS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "docs/protocol-vectors.json differs from what the code produces: the wire format changed. \
+         If intended, regenerate with PRINTFLEET_UPDATE_VECTORS=1 and bump the version rules in \
+         docs/protocol.md"
+    );
+}
