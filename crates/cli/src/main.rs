@@ -2,6 +2,7 @@
 //! users, `admin` the operator's tasks (bootstrap a tenant, rotate keys, verify the audit log).
 
 mod admin;
+mod bench;
 mod demo;
 
 use anyhow::Context;
@@ -66,6 +67,11 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         task: admin::Task,
+    },
+    /// Benchmarks on loopback against a fresh database (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        target: bench::Target,
     },
     /// Print the effective configuration (file, environment, flags) with secrets masked.
     Config {
@@ -168,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             init_tracing(&cfg);
             return admin::run(cfg, task).await;
         }
+        Command::Bench { target } => bench::run(target).await?,
         Command::Config { common, listen } => {
             let cfg = load_config(&common, Some(&listen), None)?;
             print!("{}", cfg.to_masked_toml());

@@ -13,6 +13,8 @@ pub const SESSION_PREFIX: &str = "pfs_";
 pub const INVITATION_PREFIX: &str = "pfi_";
 /// CSRF tokens.
 pub const CSRF_PREFIX: &str = "pfc_";
+/// Printer enrolment tokens.
+pub const ENROLMENT_PREFIX: &str = "pfe_";
 
 /// `prefix` followed by 32 random bytes in URL-safe base64 (43 characters).
 pub fn generate(prefix: &str, rng: &mut (impl RngCore + CryptoRng)) -> String {

@@ -27,6 +27,11 @@ pub enum AuditAction {
     GroupDeleted,
     MasterKeyRotated,
     DataKeyRolled,
+    EnrolmentTokenCreated,
+    EnrolmentTokenRevoked,
+    DeviceEnrolled,
+    DeviceRemoved,
+    GroupDeviceAdded,
 }
 
 impl AuditAction {
@@ -54,6 +59,11 @@ impl AuditAction {
             AuditAction::GroupDeleted => "group_deleted",
             AuditAction::MasterKeyRotated => "master_key_rotated",
             AuditAction::DataKeyRolled => "data_key_rolled",
+            AuditAction::EnrolmentTokenCreated => "enrolment_token_created",
+            AuditAction::EnrolmentTokenRevoked => "enrolment_token_revoked",
+            AuditAction::DeviceEnrolled => "device_enrolled",
+            AuditAction::DeviceRemoved => "device_removed",
+            AuditAction::GroupDeviceAdded => "group_device_added",
         }
     }
 }

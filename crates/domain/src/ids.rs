@@ -77,3 +77,11 @@ id_type!(
     /// A server-side session (the public id; the cookie value is a separate secret).
     SessionId
 );
+id_type!(
+    /// A printer: opaque, never derived from its serial number.
+    DeviceId
+);
+id_type!(
+    /// An enrolment token (the id is public; the secret part is not).
+    EnrolmentTokenId
+);

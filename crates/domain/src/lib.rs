@@ -8,6 +8,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod clock;
 pub mod context;
+pub mod device;
 pub mod email;
 pub mod ids;
 pub mod permission;

@@ -38,6 +38,9 @@ pub enum ApiError {
     NotFound,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A credential that is not (or no longer) good for this, with the precise reason's code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("request body too large")]
     TooLarge,
     #[error("unsupported media type: send application/json")]
@@ -104,6 +107,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
+            ApiError::Refused { code, .. } => (StatusCode::FORBIDDEN, *code, None),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

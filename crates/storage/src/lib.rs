@@ -8,6 +8,8 @@
 pub mod audit;
 pub mod checkpoint;
 mod codec;
+pub mod devices;
+pub mod enrolment;
 pub mod error;
 pub mod groups;
 pub mod invitations;
@@ -17,6 +19,7 @@ mod migrate;
 pub mod rekey;
 pub mod resolver;
 pub mod roles;
+pub mod server_keys;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;

@@ -4,11 +4,14 @@
 use crate::{Backend, StoreError};
 use sqlx::{AnyPool, Row};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/0001_foundation.sql"),
+    ),
+    (2, "devices", include_str!("../migrations/0002_devices.sql")),
+];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     sqlx::raw_sql(

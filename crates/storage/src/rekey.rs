@@ -119,6 +119,31 @@ impl Store {
                     self.commit(w).await?;
                     done += 1;
                 }
+                let rows = sqlx::query("SELECT id, secrets FROM devices WHERE tenant_id = $1 AND secrets_key_version < $2 LIMIT $3")
+                    .bind(t.to_string())
+                    .bind(active)
+                    .bind(batch)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut w = self.begin_write().await?;
+                for r in rows {
+                    let id: printfleet_domain::DeviceId =
+                        crate::codec::parse_id("devices.id", &r.try_get::<String, _>(0)?)?;
+                    let place = crate::enrolment::secrets_place(t, id);
+                    let old: Vec<u8> = r.try_get(1)?;
+                    let v: serde_json::Value = self.open_json(&scope, &place, &old).await?;
+                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    sqlx::query("UPDATE devices SET secrets = $1, secrets_key_version = $2 WHERE tenant_id = $3 AND id = $4 AND secrets = $5")
+                        .bind(new)
+                        .bind(version)
+                        .bind(t.to_string())
+                        .bind(id.to_string())
+                        .bind(old)
+                        .execute(&mut *w.tx)
+                        .await?;
+                    done += 1;
+                }
+                self.commit(w).await?;
                 let rows = sqlx::query("SELECT id, email FROM invitations WHERE tenant_id = $1 AND key_version < $2 LIMIT $3")
                     .bind(t.to_string())
                     .bind(active)
@@ -189,7 +214,7 @@ impl Store {
         self.keys.forget_active(&scope);
         let (active, _) = self.keys.active(&self.pool, &scope).await?;
         let n: i64 = match tenant {
-            Some(t) => sqlx::query("SELECT (SELECT COUNT(*) FROM tenants WHERE id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM invitations WHERE tenant_id = $1 AND key_version < $2)")
+            Some(t) => sqlx::query("SELECT (SELECT COUNT(*) FROM tenants WHERE id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM invitations WHERE tenant_id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND secrets_key_version < $2)")
                 .bind(t.to_string())
                 .bind(active)
                 .fetch_one(&self.pool)

@@ -179,3 +179,52 @@ pub(crate) async fn invitation_by_secret(
         parse_id("invitations.id", &r.try_get::<String, _>(1)?)?,
     ))
 }
+
+/// The tenant and id of a live enrolment token (expiry, revocation and use count are checked by
+/// the enrolment itself, so it can answer each with its own code).
+pub(crate) async fn enrolment_token(
+    store: &Store,
+    secret: &str,
+) -> Result<Option<(TenantId, printfleet_domain::EnrolmentTokenId)>, StoreError> {
+    let r = sqlx::query("SELECT tenant_id, id FROM enrolment_tokens WHERE token_hash = $1")
+        .bind(token::hash(secret))
+        .fetch_optional(&store.pool)
+        .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some((
+        parse_id("enrolment_tokens.tenant_id", &r.try_get::<String, _>(0)?)?,
+        parse_id("enrolment_tokens.id", &r.try_get::<String, _>(1)?)?,
+    )))
+}
+
+/// A live printer found by the key id of its heartbeat datagrams, with its secrets (device
+/// identity resolution for the doorbell). Removed printers are not found.
+pub async fn device_by_heartbeat_key(
+    store: &Store,
+    key_id: &[u8; 8],
+) -> Result<
+    Option<(
+        TenantId,
+        printfleet_domain::DeviceId,
+        crate::enrolment::DeviceSecrets,
+    )>,
+    StoreError,
+> {
+    let r = sqlx::query(
+        "SELECT tenant_id, id, secrets FROM devices WHERE hb_key_id = $1 AND removed_at IS NULL",
+    )
+    .bind(hex::encode(key_id))
+    .fetch_optional(&store.pool)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    let tenant: TenantId = parse_id("devices.tenant_id", &r.try_get::<String, _>(0)?)?;
+    let device: printfleet_domain::DeviceId = parse_id("devices.id", &r.try_get::<String, _>(1)?)?;
+    let secrets = store
+        .open_json(
+            &crate::keyring::tenant_scope(tenant),
+            &crate::enrolment::secrets_place(tenant, device),
+            &r.try_get::<Vec<u8>, _>(2)?,
+        )
+        .await?;
+    Ok(Some((tenant, device, secrets)))
+}

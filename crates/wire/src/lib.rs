@@ -16,9 +16,11 @@ macro_rules! redacted_debug {
 }
 
 pub mod auth;
+pub mod device;
 pub mod tenant;
 
 pub use auth::*;
+pub use device::*;
 pub use tenant::*;
 
 #[cfg(test)]

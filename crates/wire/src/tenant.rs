@@ -182,3 +182,46 @@ crate::redacted_debug!(InvitationView);
 crate::redacted_debug!(InvitationCreated);
 
 crate::redacted_debug!(TokenCreated);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentTokenRequest {
+    pub name: String,
+    /// How long the token may be used (1 hour to 366 days; default 72).
+    pub valid_for_hours: Option<i64>,
+    /// How many printers may enrol with it; omit for no limit until expiry.
+    pub max_uses: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentTokenView {
+    pub id: printfleet_domain::EnrolmentTokenId,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EnrolmentTokenCreated {
+    pub token: EnrolmentTokenView,
+    /// The secret (`pfe_…`) to configure on printers; shown only now.
+    pub secret: String,
+}
+
+crate::redacted_debug!(EnrolmentTokenCreated);
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    pub id: printfleet_domain::DeviceId,
+    pub serial: String,
+    pub model: String,
+    pub firmware: String,
+    /// `direct`, or `proxy:<id>` for printers behind a Print Fleet Proxy.
+    pub connection: String,
+    pub key_version: i64,
+    pub enrolled_at_ms: i64,
+    pub groups: Vec<GroupId>,
+}

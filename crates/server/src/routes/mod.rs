@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod device_api;
+pub mod devices;
 pub mod groups;
 pub mod invitations;
 pub mod me;
@@ -69,6 +71,12 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::get, groups::delete))
+        .routes(routes!(devices::list_tokens, devices::create_token))
+        .routes(routes!(devices::revoke_token))
+        .routes(routes!(devices::list))
+        .routes(routes!(devices::get, devices::remove))
+        .routes(routes!(devices::add_to_group))
+        .routes(routes!(device_api::enrol))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

@@ -189,6 +189,8 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
 /// Two tenants with one person per built-in role in A, a group-scoped Printer Admin, and an IT
 /// Admin of tenant B.
 pub struct World {
+    /// A printer of tenant A in group Floor 2 (outside the scoped admin's groups).
+    pub device: printfleet_domain::DeviceId,
     pub a: TenantId,
     pub b: TenantId,
     pub g1: GroupId,
@@ -256,6 +258,8 @@ pub async fn world(app: &TestApp) -> World {
             Scope::Groups([g1].into_iter().collect()),
         )
         .await;
+    let device = enrol_printer(app, a, "WORLD-0001").await;
+    app.store.group_add_device(&sys, g2, device).await.unwrap();
     let (_, target_member) = app
         .add_person(
             a,
@@ -273,6 +277,7 @@ pub async fn world(app: &TestApp) -> World {
         )
         .await;
     World {
+        device,
         a,
         b,
         g1,
@@ -290,4 +295,26 @@ pub async fn world(app: &TestApp) -> World {
 /// JSON body of a response, for assertions.
 pub async fn json(r: reqwest::Response) -> serde_json::Value {
     r.json().await.unwrap()
+}
+
+/// Enrols a printer of `tenant` through the storage layer; returns its id.
+pub async fn enrol_printer(
+    app: &TestApp,
+    tenant: TenantId,
+    serial: &str,
+) -> printfleet_domain::DeviceId {
+    let (_, secret) = app
+        .store
+        .enrolment_token_create(&Ctx::system(tenant), "test", 3_600_000, None)
+        .await
+        .unwrap();
+    let key = printfleet_protocol::KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let facts =
+        printfleet_domain::device::DeviceFacts::parse(serial, "LaserJet Test", "1.0").unwrap();
+    app.store
+        .enrol_device(secret.expose(), &facts, &key.public.to_bytes(), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .device
 }

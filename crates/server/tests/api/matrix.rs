@@ -154,6 +154,43 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             [204, 204, 403, 404, 204, 404, 401],
         ),
         (
+            ("GET", "/api/v1/tenants/{tenant}/enrolment-tokens"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            ("POST", "/api/v1/tenants/{tenant}/enrolment-tokens"),
+            [201, 201, 403, 403, 201, 404, 401],
+        ),
+        (
+            (
+                "DELETE",
+                "/api/v1/tenants/{tenant}/enrolment-tokens/{token}",
+            ),
+            [204, 204, 403, 403, 204, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/devices"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        // The printer is in Floor 2, outside the scoped admin's groups.
+        (
+            ("GET", "/api/v1/tenants/{tenant}/devices/{device}"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("DELETE", "/api/v1/tenants/{tenant}/devices/{device}"),
+            [204, 204, 403, 404, 204, 404, 401],
+        ),
+        (
+            (
+                "PUT",
+                "/api/v1/tenants/{tenant}/groups/{group}/devices/{device}",
+            ),
+            [204, 204, 403, 404, 204, 404, 401],
+        ),
+        // Printers authenticate with the enrolment token in the body; people's credentials play no part.
+        (("POST", "/device/v1/enrol"), [201; 7]),
+        (
             ("GET", "/api/v1/tenants/{tenant}/audit"),
             [200, 403, 403, 403, 403, 404, 401],
         ),
@@ -169,7 +206,13 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
     m.iter().copied().collect()
 }
 
-fn body_for(method: &str, path: &str, w: &World, invite_token: &str) -> Option<serde_json::Value> {
+fn body_for(
+    method: &str,
+    path: &str,
+    w: &World,
+    invite_token: &str,
+    enrol_token: &str,
+) -> Option<serde_json::Value> {
     use serde_json::json;
     let v = match (method, path) {
         ("POST", "/api/v1/auth/sign-in") => {
@@ -191,6 +234,13 @@ fn body_for(method: &str, path: &str, w: &World, invite_token: &str) -> Option<s
         ("PATCH", "/api/v1/tenants/{tenant}/roles/{role}") => json!({ "name": "Auditors 2" }),
         ("POST", "/api/v1/tenants/{tenant}/api-tokens") => json!({ "name": "automation" }),
         ("POST", "/api/v1/tenants/{tenant}/groups") => json!({ "name": "Floor 9" }),
+        ("POST", "/api/v1/tenants/{tenant}/enrolment-tokens") => {
+            json!({ "name": "Building B", "valid_for_hours": 24, "max_uses": 50 })
+        }
+        ("POST", "/device/v1/enrol") => json!({
+            "token": enrol_token, "serial": "MATRIX-0001", "model": "LaserJet M507", "firmware": "2506.1",
+            "public_key": hex::encode(printfleet_protocol::KeyPair::generate(&mut printfleet_protocol::system_rng()).public.to_bytes())
+        }),
         (m, _) if m != "GET" && m != "DELETE" => json!({}),
         _ => return None,
     };
@@ -245,6 +295,16 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
         )
         .await
         .unwrap();
+    let (enrolment_token, enrol_secret) = app
+        .store
+        .enrolment_token_create(
+            &printfleet_domain::Ctx::system(w.a),
+            "matrix",
+            3_600_000,
+            None,
+        )
+        .await
+        .unwrap();
     let pa_ctx = app.ctx(w.printer_admin, w.a).await;
     let (token, token_secret) = app.store.token_create(&pa_ctx, "ci", None).await.unwrap();
     let user = match who {
@@ -284,14 +344,25 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
         .replace("{member}", &w.target_member.to_string())
         .replace("{invitation}", &invitation.id.to_string())
         .replace("{role}", &role_id.to_string())
+        .replace(
+            "enrolment-tokens/{token}",
+            &format!("enrolment-tokens/{}", enrolment_token.id),
+        )
         .replace("{token}", &token.id.to_string())
+        .replace("{device}", &w.device.to_string())
         .replace("{group}", &w.g2.to_string())
         .replace("{session}", &session_id);
     let client = reqwest::Client::new();
     let mut req = client
         .request(method.parse().unwrap(), app.url(&path))
         .headers(headers);
-    if let Some(b) = body_for(method, template, w, invite_secret.expose()) {
+    if let Some(b) = body_for(
+        method,
+        template,
+        w,
+        invite_secret.expose(),
+        enrol_secret.expose(),
+    ) {
         req = req.json(&b);
     }
     req.send().await.unwrap().status().as_u16()

@@ -26,6 +26,7 @@ macro_rules! conformance {
 }
 
 mod audit;
+mod devices;
 mod groups;
 mod harness;
 mod invitations;

@@ -1,0 +1,242 @@
+//! Printer enrolment over HTTP: distinct refusals, secrets sealed to the printer's key, removal
+//! effective at once.
+
+use crate::helpers::{json, spawn_app, world, PASSWORD};
+use printfleet_protocol::heartbeat::derive_heartbeat_key;
+use printfleet_protocol::{KeyPair, OpenLimits, PublicKey, ReplayCache, SealedToDevice};
+use serde_json::json;
+
+async fn admin(app: &crate::helpers::TestApp) -> (reqwest::Client, String) {
+    let c = app.client();
+    let s = json(
+        c.post(app.url("/api/v1/auth/sign-in"))
+            .json(&json!({"email": "printer@a.example", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    (c, s["csrf_token"].as_str().unwrap().to_string())
+}
+
+async fn new_token(
+    app: &crate::helpers::TestApp,
+    c: &reqwest::Client,
+    csrf: &str,
+    tenant: &str,
+    body: serde_json::Value,
+) -> (String, String) {
+    let r = c
+        .post(app.url(&format!("/api/v1/tenants/{tenant}/enrolment-tokens")))
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r).await;
+    assert!(v["secret"].as_str().unwrap().starts_with("pfe_"));
+    (
+        v["secret"].as_str().unwrap().to_string(),
+        v["token"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+fn enrol_body(token: &str, serial: &str, key: &KeyPair) -> serde_json::Value {
+    json!({"token": token, "serial": serial, "model": "LaserJet M507", "firmware": "2506.1", "public_key": hex::encode(key.public.to_bytes())})
+}
+
+#[tokio::test]
+async fn a_printer_enrols_and_only_it_can_open_its_secrets() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (c, csrf) = admin(&app).await;
+    let (token, _) = new_token(
+        &app,
+        &c,
+        &csrf,
+        &w.a.to_string(),
+        json!({"name": "HQ", "max_uses": 10}),
+    )
+    .await;
+    let printer = reqwest::Client::new();
+    let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let r = printer
+        .post(app.url("/device/v1/enrol"))
+        .json(&enrol_body(&token, "CNB123", &key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r).await;
+    assert_eq!(v["parameters"]["heartbeat_port"], 9930);
+    assert_eq!(v["parameters"]["https_ports"], json!([443, 631]));
+    let server_pk =
+        PublicKey::from_bytes(&hex::decode(v["server_public_key"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let sealed = hex::decode(v["sealed_secrets"].as_str().unwrap()).unwrap();
+    let now = app.state.clock.now_ms() as u64;
+    let (_, plain) = printfleet_protocol::open(
+        &key.private,
+        &server_pk,
+        &sealed,
+        &OpenLimits::new(now),
+        &mut ReplayCache::new(16),
+    )
+    .unwrap();
+    let payload = SealedToDevice::decode(&plain).unwrap();
+    assert_eq!(payload.purpose, "enrolment");
+    assert_eq!(payload.content.len(), 64);
+    // Another key cannot open it.
+    let other = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    assert!(printfleet_protocol::open(
+        &other.private,
+        &server_pk,
+        &sealed,
+        &OpenLimits::new(now),
+        &mut ReplayCache::new(16)
+    )
+    .is_err());
+    // The printer derives the same heartbeat key id the server finds it by.
+    let printer_id: uuid::Uuid = v["printer_id"].as_str().unwrap().parse().unwrap();
+    let hb = derive_heartbeat_key(&payload.content[..32], printer_id.as_bytes())
+        .keys()
+        .key_id();
+    let found = printfleet_storage::resolver::device_by_heartbeat_key(&app.store, &hb.0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.1.to_string(), printer_id.to_string());
+    // Listed for the admin, with model and serial as attributes.
+    let list = json(
+        c.get(app.url(&format!("/api/v1/tenants/{}/devices", w.a)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["serial"] == "CNB123" && d["connection"] == "direct"));
+    // Removal takes effect at once.
+    let r = c
+        .delete(app.url(&format!("/api/v1/tenants/{}/devices/{printer_id}", w.a)))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(
+        printfleet_storage::resolver::device_by_heartbeat_key(&app.store, &hb.0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Nothing secret in the database in plaintext form: the enrolment secret is encrypted.
+    let rows = sqlx::query("SELECT secrets FROM devices")
+        .fetch_all(app.store.raw_pool())
+        .await
+        .unwrap();
+    use sqlx::Row;
+    for r in rows {
+        let b: Vec<u8> = r.get(0);
+        assert!(!b.windows(32).any(|x| x == &payload.content[..32]));
+        assert!(!String::from_utf8_lossy(&b).contains(&hex::encode(&payload.content[..32])));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_enrolments_have_distinct_codes() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (c, csrf) = admin(&app).await;
+    let t = w.a.to_string();
+    let printer = reqwest::Client::new();
+    let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let enrol = |body: serde_json::Value| {
+        let printer = printer.clone();
+        let url = app.url("/device/v1/enrol");
+        async move {
+            let r = printer.post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                json(r).await["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+    };
+    assert_eq!(
+        enrol(enrol_body("not-a-token", "S1", &key)).await,
+        (400, "token_malformed".into())
+    );
+    let unknown = format!("pfe_{}", "A".repeat(43));
+    assert_eq!(
+        enrol(enrol_body(&unknown, "S1", &key)).await,
+        (403, "token_unknown".into())
+    );
+    let (once, _) = new_token(&app, &c, &csrf, &t, json!({"name": "one", "max_uses": 1})).await;
+    assert_eq!(enrol(enrol_body(&once, "S1", &key)).await.0, 201);
+    assert_eq!(
+        enrol(enrol_body(&once, "S2", &key)).await,
+        (403, "token_exhausted".into())
+    );
+    let (many, many_id) = new_token(&app, &c, &csrf, &t, json!({"name": "many"})).await;
+    assert_eq!(
+        enrol(enrol_body(&many, "S1", &key)).await,
+        (409, "device_exists".into())
+    );
+    let mut bad_key = enrol_body(&many, "S3", &key);
+    bad_key["public_key"] = json!("zz");
+    assert_eq!(enrol(bad_key).await.0, 400);
+    let mut bad_serial = enrol_body(&many, "S 3", &key);
+    bad_serial["serial"] = json!("has space");
+    let (status, _) = enrol(bad_serial).await;
+    assert_eq!(status, 400);
+    let r = c
+        .delete(app.url(&format!("/api/v1/tenants/{t}/enrolment-tokens/{many_id}")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        enrol(enrol_body(&many, "S4", &key)).await,
+        (403, "token_revoked".into())
+    );
+    let (short, _) = new_token(
+        &app,
+        &c,
+        &csrf,
+        &t,
+        json!({"name": "short", "valid_for_hours": 1}),
+    )
+    .await;
+    app.clock.advance_ms(3_600_001);
+    assert_eq!(
+        enrol(enrol_body(&short, "S5", &key)).await,
+        (403, "token_expired".into())
+    );
+    // The refused attempts created nothing. (The clock moved past the session's idle timeout.)
+    let (c, _) = admin(&app).await;
+    let list = json(
+        c.get(app.url(&format!("/api/v1/tenants/{t}/devices")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let serials: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["S1", "WORLD-0001"]);
+    app.stop().await;
+}

@@ -1,0 +1,41 @@
+//! What printers send and receive on the device endpoints (`/device/v1`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// The enrolment token (`pfe_…`).
+    pub token: String,
+    pub serial: String,
+    pub model: String,
+    pub firmware: String,
+    /// The printer's freshly generated X25519 public key, 64 hex digits.
+    pub public_key: String,
+}
+
+crate::redacted_debug!(EnrolRequest);
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceParameters {
+    /// UDP port of the heartbeat (doorbell) service.
+    pub heartbeat_port: u16,
+    pub heartbeat_interval_s: u32,
+    /// Interval of keep-alive datagrams that keep the NAT mapping (and the doorbell) fresh.
+    pub keepalive_interval_s: u32,
+    /// HTTPS ports to try, in order (443, then 631).
+    pub https_ports: Vec<u16>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnrolResponse {
+    pub printer_id: printfleet_domain::DeviceId,
+    /// The server's X25519 public key for sealed bodies, 64 hex digits.
+    pub server_public_key: String,
+    pub parameters: DeviceParameters,
+    /// A sealed body (docs/protocol.md) from the server to the printer's key holding a
+    /// `SealedToDevice` with purpose `enrolment`: the 32-byte enrolment secret (heartbeat keys
+    /// derive from it) followed by the 32-byte verifier key. Hex.
+    pub sealed_secrets: String,
+}
