@@ -164,7 +164,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     .into(),
                 );
             }
-            let cfg = load_config(&common, Some(&listen), (!tls).then_some(true))?;
+            let mut cfg = load_config(&common, Some(&listen), (!tls).then_some(true))?;
+            if common.config.is_none() && std::env::var_os("PRINTFLEET_HEARTBEAT_LISTEN").is_none()
+            {
+                // Any free port, so several demos can run side by side.
+                cfg.heartbeat_listen = "127.0.0.1:0".into();
+            }
             check_plain_http(&cfg)?;
             init_tracing(&cfg);
             demo::run(cfg).await?;
@@ -204,6 +209,9 @@ pub async fn serve(
     let scheme = if cfg.plain_http { "http" } else { "https" };
     for a in &running.addrs {
         tracing::info!("listening on {scheme}://{a}");
+    }
+    if let Some(h) = running.heartbeat_addr {
+        tracing::info!("heartbeat service on udp://{h}");
     }
     ready(&state, &running.addrs);
     shutdown_signal()

@@ -17,6 +17,8 @@ pub struct Config {
     pub listen: String,
     /// Further addresses to listen on (e.g. port 631 as the printers' fallback).
     pub extra_listen: Vec<String>,
+    /// UDP address of the printers' heartbeat (doorbell) service; empty turns it off.
+    pub heartbeat_listen: String,
     /// Directory for the SQLite database, key files, certificate and audit checkpoints.
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; empty means SQLite in `data_dir`.
@@ -73,6 +75,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8443".into(),
             extra_listen: Vec::new(),
+            heartbeat_listen: "127.0.0.1:9930".into(),
             data_dir: PathBuf::from("printfleet-data"),
             database_url: String::new(),
             database_max_connections: 8,
@@ -187,6 +190,13 @@ impl Config {
                     "must be ADDR:PORT, e.g. 0.0.0.0:631",
                 )
             })?;
+        }
+        if !self.heartbeat_listen.is_empty() && self.heartbeat_listen.parse::<SocketAddr>().is_err()
+        {
+            return Err(bad(
+                "heartbeat_listen",
+                "must be ADDR:PORT (e.g. 0.0.0.0:9930) or empty",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(bad("data_dir", "must not be empty"));

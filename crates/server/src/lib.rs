@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod doorbell;
 pub mod error;
 pub mod json;
 pub mod keys;
@@ -89,18 +90,26 @@ pub fn build_state(
         },
         csrf_key: printfleet_crypto::BlindIndexKey::from_bytes(csrf_key),
         clock,
+        doorbell: std::sync::OnceLock::new(),
     }))
 }
 
 /// A running server: its bound addresses and a handle to stop it.
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    /// Where the heartbeat service listens, when it runs.
+    pub heartbeat_addr: Option<SocketAddr>,
     pub handle: axum_server::Handle,
     pub tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    doorbell_stop: Option<DoorbellTask>,
 }
 
 impl Running {
     pub async fn stop(self) {
+        if let Some((stop, task)) = self.doorbell_stop {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
         self.handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         for t in self.tasks {
@@ -112,6 +121,7 @@ impl Running {
 /// Binds every configured address (port 0 picks a free port) and serves until stopped.
 pub async fn start(cfg: &Config, state: AppState) -> anyhow::Result<Running> {
     let tls = !cfg.plain_http;
+    let (heartbeat_addr, doorbell_stop) = start_doorbell(cfg, &state).await?;
     let app = app::router(state, tls);
     let mut listen = vec![cfg.listen_addr()?];
     for l in &cfg.extra_listen {
@@ -153,7 +163,45 @@ pub async fn start(cfg: &Config, state: AppState) -> anyhow::Result<Running> {
     }
     Ok(Running {
         addrs,
+        heartbeat_addr,
         handle,
         tasks,
+        doorbell_stop,
     })
+}
+
+type DoorbellTask = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Starts the UDP heartbeat service on `heartbeat_listen` (unless empty), backed by the store.
+async fn start_doorbell(
+    cfg: &Config,
+    state: &AppState,
+) -> anyhow::Result<(Option<SocketAddr>, Option<DoorbellTask>)> {
+    if cfg.heartbeat_listen.is_empty() {
+        return Ok((None, None));
+    }
+    let bind: SocketAddr = cfg.heartbeat_listen.parse().context("heartbeat_listen")?;
+    let config = printfleet_doorbell::DoorbellConfig {
+        bind,
+        ..Default::default()
+    };
+    let backends = printfleet_doorbell::Backends {
+        keys: Arc::new(doorbell::StoreKeys(state.store.clone())),
+        replay: Arc::new(doorbell::StoreWindows(state.store.clone())),
+        work: Arc::new(doorbell::NoWork),
+        clock: state.clock.clone(),
+    };
+    let server = printfleet_doorbell::DoorbellServer::bind(config, backends)
+        .await
+        .with_context(|| format!("heartbeat_listen: cannot bind UDP {bind}"))?;
+    let addr = server.local_addr()?;
+    let _ = state.doorbell.set(server.doorbell());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async move {
+        let _ = rx.await;
+    }));
+    Ok((Some(addr), Some((tx, task))))
 }

@@ -30,6 +30,8 @@ pub struct Inner {
     /// Derives each session's CSRF token from its secret (HMAC), so nothing extra is stored.
     pub csrf_key: printfleet_crypto::BlindIndexKey,
     pub clock: Arc<dyn Clock>,
+    /// The heartbeat service, once started (for printers' online status).
+    pub doorbell: std::sync::OnceLock<printfleet_doorbell::Doorbell>,
 }
 
 pub type AppState = Arc<Inner>;

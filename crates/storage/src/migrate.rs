@@ -11,6 +11,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0001_foundation.sql"),
     ),
     (2, "devices", include_str!("../migrations/0002_devices.sql")),
+    (
+        3,
+        "heartbeat",
+        include_str!("../migrations/0003_heartbeat.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

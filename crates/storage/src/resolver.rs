@@ -228,3 +228,36 @@ pub async fn device_by_heartbeat_key(
         .await?;
     Ok(Some((tenant, device, secrets)))
 }
+
+/// The persisted heartbeat replay window of a heartbeat key, if any.
+pub async fn heartbeat_window_load(
+    store: &Store,
+    key_id: &[u8; 8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let r = sqlx::query("SELECT replay_window FROM heartbeat_windows WHERE hb_key_id = $1")
+        .bind(hex::encode(key_id))
+        .fetch_optional(&store.pool)
+        .await?;
+    r.map(|r| r.try_get::<Vec<u8>, _>(0).map_err(StoreError::from))
+        .transpose()
+}
+
+/// Persists a heartbeat key's replay window (durably: a heartbeat is answered only after this).
+pub async fn heartbeat_window_save(
+    store: &Store,
+    device: printfleet_domain::DeviceId,
+    key_id: &[u8; 8],
+    window: &[u8],
+) -> Result<(), StoreError> {
+    let mut w = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at",
+    )
+    .bind(hex::encode(key_id))
+    .bind(device.to_string())
+    .bind(window.to_vec())
+    .bind(store.now_ms())
+    .execute(&mut *w.tx)
+    .await?;
+    store.commit(w).await
+}

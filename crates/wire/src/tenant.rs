@@ -224,4 +224,7 @@ pub struct DeviceView {
     pub key_version: i64,
     pub enrolled_at_ms: i64,
     pub groups: Vec<GroupId>,
+    /// Online while its heartbeats arrive within the freshness bound (60 s).
+    pub online: bool,
+    pub last_seen_ms: Option<i64>,
 }

@@ -134,6 +134,7 @@ impl Bench {
             data_dir: db.dir.path().to_path_buf(),
             database_url: db.url.clone(),
             plain_http: true,
+            heartbeat_listen: String::new(),
             ..Config::default()
         };
         cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();

@@ -77,6 +77,7 @@ pub async fn serve(data_dir: &Path, database_url: Option<&str>, log: &Path, leve
     ])
     .arg(data_dir)
     .env("PRINTFLEET_LOG__LEVEL", level)
+    .env("PRINTFLEET_HEARTBEAT_LISTEN", "127.0.0.1:0")
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(log).unwrap());
     if let Some(u) = database_url {

@@ -74,7 +74,12 @@ pub async fn enrol(
             printer_id: enrolled.device,
             server_public_key: hex::encode(server.public.to_bytes()),
             parameters: wire::DeviceParameters {
-                heartbeat_port: 9930,
+                heartbeat_port: state
+                    .doorbell
+                    .get()
+                    .and_then(|d| d.local_addr().ok())
+                    .map(|a| a.port())
+                    .unwrap_or(printfleet_doorbell::DEFAULT_PORT),
                 heartbeat_interval_s: 60,
                 keepalive_interval_s: 25,
                 https_ports: vec![443, 631],

@@ -28,8 +28,17 @@ fn token_view(t: EnrolmentToken) -> wire::EnrolmentTokenView {
     }
 }
 
-fn device_view(d: Device) -> wire::DeviceView {
+fn device_view(state: &AppState, d: Device) -> wire::DeviceView {
+    let status = state.doorbell.get().map(|b| b.status(d.id));
+    let (online, last_seen_ms) = match status {
+        Some(printfleet_doorbell::PrinterStatus::Online { last_seen_ms, .. }) => {
+            (true, Some(last_seen_ms))
+        }
+        _ => (false, None),
+    };
     wire::DeviceView {
+        online,
+        last_seen_ms,
         id: d.id,
         serial: d.serial,
         model: d.model,
@@ -118,7 +127,7 @@ pub async fn list(
             .devices_list(&ctx)
             .await?
             .into_iter()
-            .map(device_view)
+            .map(|d| device_view(&state, d))
             .collect(),
     ))
 }
@@ -131,9 +140,8 @@ pub async fn get(
     TenantCaller(ctx): TenantCaller,
     Path((_, d)): Path<(String, String)>,
 ) -> ApiResult<Json<wire::DeviceView>> {
-    Ok(Json(device_view(
-        state.store.device_get(&ctx, id::<DeviceId>(&d)?).await?,
-    )))
+    let device = state.store.device_get(&ctx, id::<DeviceId>(&d)?).await?;
+    Ok(Json(device_view(&state, device)))
 }
 
 /// Removes a printer; its keys stop working at once.

@@ -69,7 +69,10 @@ async fn a_printer_enrols_and_only_it_can_open_its_secrets() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let v = json(r).await;
-    assert_eq!(v["parameters"]["heartbeat_port"], 9930);
+    assert_eq!(
+        v["parameters"]["heartbeat_port"],
+        app.heartbeat.unwrap().port()
+    );
     assert_eq!(v["parameters"]["https_ports"], json!([443, 631]));
     let server_pk =
         PublicKey::from_bytes(&hex::decode(v["server_public_key"].as_str().unwrap()).unwrap())
@@ -238,5 +241,159 @@ async fn refused_enrolments_have_distinct_codes() {
         .map(|d| d["serial"].as_str().unwrap())
         .collect();
     assert_eq!(serials, ["S1", "WORLD-0001"]);
+    app.stop().await;
+}
+
+/// Enrols a printer over HTTP; returns its id, its heartbeat keys and the server's answer.
+async fn enrol_over_http(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    serial: &str,
+) -> (
+    String,
+    printfleet_protocol::heartbeat::HeartbeatKeys,
+    serde_json::Value,
+) {
+    let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let v = json(
+        reqwest::Client::new()
+            .post(app.url("/device/v1/enrol"))
+            .json(&enrol_body(token, serial, &key))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let server_pk =
+        PublicKey::from_bytes(&hex::decode(v["server_public_key"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let sealed = hex::decode(v["sealed_secrets"].as_str().unwrap()).unwrap();
+    let now = app.state.clock.now_ms() as u64;
+    let (_, plain) = printfleet_protocol::open(
+        &key.private,
+        &server_pk,
+        &sealed,
+        &OpenLimits::new(now),
+        &mut ReplayCache::new(16),
+    )
+    .unwrap();
+    let payload = SealedToDevice::decode(&plain).unwrap();
+    let id: uuid::Uuid = v["printer_id"].as_str().unwrap().parse().unwrap();
+    let keys = derive_heartbeat_key(&payload.content[..32], id.as_bytes()).keys();
+    (id.to_string(), keys, v)
+}
+
+async fn exchange(sock: &tokio::net::UdpSocket, datagram: &[u8]) -> Option<Vec<u8>> {
+    sock.send(datagram).await.unwrap();
+    let mut buf = [0u8; 1500];
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv(&mut buf)).await {
+        Ok(Ok(n)) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_enrolled_printer_heartbeats_over_udp_and_shows_online() {
+    use printfleet_protocol::heartbeat::{
+        open_answer, seal_request, AnswerType, Request, RequestType,
+    };
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (c, csrf) = admin(&app).await;
+    let (token, _) = new_token(&app, &c, &csrf, &w.a.to_string(), json!({"name": "HQ"})).await;
+    let (id, keys, answer) = enrol_over_http(&app, &token, "HB-1").await;
+    let hb_addr = app.heartbeat.unwrap();
+    assert_eq!(answer["parameters"]["heartbeat_port"], hb_addr.port());
+    let device_url = app.url(&format!("/api/v1/tenants/{}/devices/{id}", w.a));
+    assert_eq!(
+        json(c.get(&device_url).send().await.unwrap()).await["online"],
+        false
+    );
+
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(hb_addr).await.unwrap();
+    let request = seal_request(
+        &keys,
+        1,
+        Request {
+            kind: RequestType::Heartbeat,
+            flags: 0,
+        },
+    )
+    .unwrap();
+    let reply = exchange(&sock, &request)
+        .await
+        .expect("an answer to an authentic heartbeat");
+    assert!(
+        reply.len() <= request.len(),
+        "an answer is never larger than the datagram it answers"
+    );
+    assert_eq!(
+        open_answer(&keys, 1, &reply).unwrap().kind,
+        AnswerType::Nothing
+    );
+    let d = json(c.get(&device_url).send().await.unwrap()).await;
+    assert_eq!(d["online"], true, "{d}");
+
+    // The same datagram again is a replay: dropped silently.
+    sock.send(&request).await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), sock.recv(&mut buf))
+            .await
+            .is_err()
+    );
+    // So is garbage.
+    sock.send(b"not a heartbeat").await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), sock.recv(&mut buf))
+            .await
+            .is_err()
+    );
+    // The replay window is in the database, so it survives the server.
+    let stored: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) FROM heartbeat_windows")
+            .fetch_one(app.store.raw_pool())
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(stored, 1);
+
+    // Offline once heartbeats stop for longer than the freshness bound.
+    app.clock.advance_ms(61_000);
+    let (c, _) = admin(&app).await;
+    assert_eq!(
+        json(c.get(&device_url).send().await.unwrap()).await["online"],
+        false
+    );
+
+    // A removed printer's heartbeats are no longer answered.
+    let (c, csrf) = admin(&app).await;
+    assert_eq!(
+        c.delete(&device_url)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let request = seal_request(
+        &keys,
+        2,
+        Request {
+            kind: RequestType::Heartbeat,
+            flags: 0,
+        },
+    )
+    .unwrap();
+    sock.send(&request).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), sock.recv(&mut buf))
+            .await
+            .is_err()
+    );
     app.stop().await;
 }

@@ -46,6 +46,7 @@ impl Default for Options {
 #[allow(dead_code)]
 pub struct TestApp {
     pub base: String,
+    pub heartbeat: Option<std::net::SocketAddr>,
     pub state: AppState,
     pub store: Store,
     pub clock: ManualClock,
@@ -161,6 +162,7 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
     let cfg = Config {
         listen: "127.0.0.1:0".into(),
         plain_http: !o.tls,
+        heartbeat_listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
@@ -175,8 +177,10 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
     let running = printfleet_server::start(&cfg, state.clone()).await.unwrap();
     let scheme = if o.tls { "https" } else { "http" };
     let base = format!("{scheme}://{}", running.addrs[0]);
+    let heartbeat = running.heartbeat_addr;
     TestApp {
         base,
+        heartbeat,
         state,
         store,
         clock,

@@ -15,6 +15,46 @@ conformance! {
     check_devices_scope_and_removal => sqlite_devices_scope_and_removal, postgres_devices_scope_and_removal;
     check_server_keypair => sqlite_server_keypair, postgres_server_keypair;
     check_device_secrets_survive_key_roll => sqlite_device_secrets_survive_key_roll, postgres_device_secrets_survive_key_roll;
+    check_heartbeat_windows => sqlite_heartbeat_windows, postgres_heartbeat_windows;
+}
+
+async fn check_heartbeat_windows(h: &Harness) {
+    let a = h.ctx_a().await;
+    let device = enrol(h, &a, "W1").await;
+    let key_id = [7u8; 8];
+    assert_eq!(
+        resolver::heartbeat_window_load(&h.store, &key_id)
+            .await
+            .unwrap(),
+        None
+    );
+    resolver::heartbeat_window_save(&h.store, device, &key_id, &[1, 2, 3])
+        .await
+        .unwrap();
+    assert_eq!(
+        resolver::heartbeat_window_load(&h.store, &key_id)
+            .await
+            .unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    resolver::heartbeat_window_save(&h.store, device, &key_id, &[4, 5])
+        .await
+        .unwrap();
+    assert_eq!(
+        resolver::heartbeat_window_load(&h.store, &key_id)
+            .await
+            .unwrap(),
+        Some(vec![4, 5])
+    );
+    // Survives reopening the store (a server restart).
+    let reopened = h.reopen(h.keys.masters.clone()).await.unwrap();
+    assert_eq!(
+        resolver::heartbeat_window_load(&reopened, &key_id)
+            .await
+            .unwrap(),
+        Some(vec![4, 5])
+    );
+    reopened.close().await;
 }
 
 fn key() -> KeyPair {
