@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -12,6 +13,11 @@ pub struct HttpLabels {
     pub method: String,
     pub route: String,
     pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,6 +33,8 @@ pub struct Metrics {
     pub sign_in_failures: Counter,
     pub sign_in_throttled: Counter,
     pub csrf_rejections: Counter,
+    /// Copied from the doorbell's own atomic counters at each scrape (cumulative since start).
+    pub heartbeat_datagrams: Family<ReasonLabels, Gauge>,
 }
 
 impl Metrics {
@@ -66,6 +74,12 @@ impl Metrics {
             "Requests refused for a missing or bad CSRF token",
             csrf_rejections.clone(),
         );
+        let heartbeat_datagrams = Family::<ReasonLabels, Gauge>::default();
+        registry.register(
+            "heartbeat_datagrams",
+            "UDP heartbeat datagrams since start, by outcome (received, answered, held, rung, dropped_<reason>); drops are silent to the sender",
+            heartbeat_datagrams.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -73,6 +87,32 @@ impl Metrics {
             sign_in_failures,
             sign_in_throttled,
             csrf_rejections,
+            heartbeat_datagrams,
+        }
+    }
+
+    /// Copies the doorbell's counters into the registry before a scrape.
+    pub fn observe_doorbell(&self, c: &printfleet_doorbell::CounterSnapshot) {
+        let rows: [(&str, u64); 12] = [
+            ("received", c.received),
+            ("answered", c.answered),
+            ("held", c.held),
+            ("rung", c.rung),
+            ("ring_missed", c.ring_missed),
+            ("dropped_malformed", c.dropped_malformed),
+            ("dropped_unknown_key", c.dropped_unknown_key),
+            ("dropped_bad_auth", c.dropped_bad_auth),
+            ("dropped_replayed", c.dropped_replayed),
+            ("dropped_unknown_type", c.dropped_unknown_type),
+            ("dropped_backend", c.dropped_backend),
+            ("send_errors", c.send_errors),
+        ];
+        for (reason, v) in rows {
+            self.heartbeat_datagrams
+                .get_or_create(&ReasonLabels {
+                    reason: reason.into(),
+                })
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
         }
     }
 

@@ -17,6 +17,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(d) = state.doorbell.get() {
+        state.metrics.observe_doorbell(&d.counters());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -350,6 +350,27 @@ async fn an_enrolled_printer_heartbeats_over_udp_and_shows_online() {
             .await
             .is_err()
     );
+    // Both drops were counted, silently to the sender, and show in /metrics.
+    let metrics = c
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("printfleet_heartbeat_datagrams{reason=\"dropped_replayed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("printfleet_heartbeat_datagrams{reason=\"dropped_malformed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("printfleet_heartbeat_datagrams{reason=\"answered\"} 1"),
+        "{metrics}"
+    );
     // The replay window is in the database, so it survives the server.
     let stored: i64 = {
         use sqlx::Row;
