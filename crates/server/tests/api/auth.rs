@@ -85,15 +85,7 @@ async fn secure_host_cookie_and_hsts_under_tls() {
 async fn state_changing_requests_with_a_cookie_need_the_csrf_token() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let c = app.client();
-    let s = json(
-        c.post(app.url("/api/v1/auth/sign-in"))
-            .json(&json!({"email": "it@a.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (c, csrf) = app.sign_in("it@a.example", PASSWORD).await;
     let url = app.url(&format!("/api/v1/tenants/{}/groups", w.a));
     let r = c
         .post(&url)
@@ -113,7 +105,7 @@ async fn state_changing_requests_with_a_cookie_need_the_csrf_token() {
     assert_eq!(r.status(), 403);
     let r = c
         .post(&url)
-        .header("x-csrf-token", s["csrf_token"].as_str().unwrap())
+        .header("x-csrf-token", &csrf)
         .json(&json!({"name": "Good"}))
         .send()
         .await

@@ -7,16 +7,7 @@ use printfleet_protocol::{KeyPair, OpenLimits, PublicKey, ReplayCache, SealedToD
 use serde_json::json;
 
 async fn admin(app: &crate::helpers::TestApp) -> (reqwest::Client, String) {
-    let c = app.client();
-    let s = json(
-        c.post(app.url("/api/v1/auth/sign-in"))
-            .json(&json!({"email": "printer@a.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    (c, s["csrf_token"].as_str().unwrap().to_string())
+    app.sign_in("printer@a.example", PASSWORD).await
 }
 
 async fn new_token(
@@ -59,57 +50,34 @@ async fn a_printer_enrols_and_only_it_can_open_its_secrets() {
         json!({"name": "HQ", "max_uses": 10}),
     )
     .await;
-    let printer = reqwest::Client::new();
-    let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
-    let r = printer
-        .post(app.url("/device/v1/enrol"))
-        .json(&enrol_body(&token, "CNB123", &key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v = json(r).await;
+    let p = enrol_over_http(&app, &token, "CNB123").await;
+    let v = &p.answer;
     assert_eq!(
         v["parameters"]["heartbeat_port"],
         app.heartbeat.unwrap().port()
     );
     assert_eq!(v["parameters"]["https_ports"], json!([443, 631]));
-    let server_pk =
-        PublicKey::from_bytes(&hex::decode(v["server_public_key"].as_str().unwrap()).unwrap())
-            .unwrap();
-    let sealed = hex::decode(v["sealed_secrets"].as_str().unwrap()).unwrap();
-    let now = app.state.clock.now_ms() as u64;
-    let (_, plain) = printfleet_protocol::open(
-        &key.private,
-        &server_pk,
-        &sealed,
-        &OpenLimits::new(now),
-        &mut ReplayCache::new(16),
-    )
-    .unwrap();
-    let payload = SealedToDevice::decode(&plain).unwrap();
-    assert_eq!(payload.purpose, "enrolment");
-    assert_eq!(payload.content.len(), 64);
-    // Another key cannot open it.
+    assert_eq!(p.secrets.len(), 64, "enrolment secret and verifier key");
+    // Another key cannot open the sealed secrets.
     let other = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let now = app.state.clock.now_ms() as u64;
     assert!(printfleet_protocol::open(
         &other.private,
-        &server_pk,
-        &sealed,
+        &p.server_key,
+        &p.sealed,
         &OpenLimits::new(now),
         &mut ReplayCache::new(16)
     )
     .is_err());
     // The printer derives the same heartbeat key id the server finds it by.
-    let printer_id: uuid::Uuid = v["printer_id"].as_str().unwrap().parse().unwrap();
-    let hb = derive_heartbeat_key(&payload.content[..32], printer_id.as_bytes())
-        .keys()
-        .key_id();
+    let printer_id = p.id.clone();
+    let hb = p.keys.key_id();
     let found = printfleet_storage::resolver::device_by_heartbeat_key(&app.store, &hb.0)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.1.to_string(), printer_id.to_string());
+    assert_eq!(found.1.to_string(), printer_id);
+    let payload_secret = p.secrets[..32].to_vec();
     // Listed for the admin, with model and serial as attributes.
     let list = json(
         c.get(app.url(&format!("/api/v1/tenants/{}/devices", w.a)))
@@ -145,8 +113,8 @@ async fn a_printer_enrols_and_only_it_can_open_its_secrets() {
     use sqlx::Row;
     for r in rows {
         let b: Vec<u8> = r.get(0);
-        assert!(!b.windows(32).any(|x| x == &payload.content[..32]));
-        assert!(!String::from_utf8_lossy(&b).contains(&hex::encode(&payload.content[..32])));
+        assert!(!b.windows(32).any(|x| x == payload_secret.as_slice()));
+        assert!(!String::from_utf8_lossy(&b).contains(&hex::encode(&payload_secret)));
     }
     app.stop().await;
 }
@@ -244,43 +212,53 @@ async fn refused_enrolments_have_distinct_codes() {
     app.stop().await;
 }
 
-/// Enrols a printer over HTTP; returns its id, its heartbeat keys and the server's answer.
-async fn enrol_over_http(
-    app: &crate::helpers::TestApp,
-    token: &str,
-    serial: &str,
-) -> (
-    String,
-    printfleet_protocol::heartbeat::HeartbeatKeys,
-    serde_json::Value,
-) {
+/// What a printer holds after enrolling over HTTP.
+struct PrinterSide {
+    id: String,
+    keys: printfleet_protocol::heartbeat::HeartbeatKeys,
+    answer: serde_json::Value,
+    /// The opened `SealedToDevice` content: enrolment secret ‖ verifier key.
+    secrets: Vec<u8>,
+    sealed: Vec<u8>,
+    server_key: PublicKey,
+}
+
+/// Enrols a printer over HTTP the way firmware would, and opens its sealed secrets.
+async fn enrol_over_http(app: &crate::helpers::TestApp, token: &str, serial: &str) -> PrinterSide {
     let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
-    let v = json(
-        reqwest::Client::new()
-            .post(app.url("/device/v1/enrol"))
-            .json(&enrol_body(token, serial, &key))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let server_pk =
+    let r = reqwest::Client::new()
+        .post(app.url("/device/v1/enrol"))
+        .json(&enrol_body(token, serial, &key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r).await;
+    let server_key =
         PublicKey::from_bytes(&hex::decode(v["server_public_key"].as_str().unwrap()).unwrap())
             .unwrap();
     let sealed = hex::decode(v["sealed_secrets"].as_str().unwrap()).unwrap();
     let now = app.state.clock.now_ms() as u64;
     let (_, plain) = printfleet_protocol::open(
         &key.private,
-        &server_pk,
+        &server_key,
         &sealed,
         &OpenLimits::new(now),
         &mut ReplayCache::new(16),
     )
     .unwrap();
     let payload = SealedToDevice::decode(&plain).unwrap();
+    assert_eq!(payload.purpose, "enrolment");
     let id: uuid::Uuid = v["printer_id"].as_str().unwrap().parse().unwrap();
     let keys = derive_heartbeat_key(&payload.content[..32], id.as_bytes()).keys();
-    (id.to_string(), keys, v)
+    PrinterSide {
+        id: id.to_string(),
+        keys,
+        answer: v,
+        secrets: payload.content,
+        sealed,
+        server_key,
+    }
 }
 
 async fn exchange(sock: &tokio::net::UdpSocket, datagram: &[u8]) -> Option<Vec<u8>> {
@@ -301,7 +279,8 @@ async fn an_enrolled_printer_heartbeats_over_udp_and_shows_online() {
     let w = world(&app).await;
     let (c, csrf) = admin(&app).await;
     let (token, _) = new_token(&app, &c, &csrf, &w.a.to_string(), json!({"name": "HQ"})).await;
-    let (id, keys, answer) = enrol_over_http(&app, &token, "HB-1").await;
+    let p = enrol_over_http(&app, &token, "HB-1").await;
+    let (id, keys, answer) = (p.id, p.keys, p.answer);
     let hb_addr = app.heartbeat.unwrap();
     assert_eq!(answer["parameters"]["heartbeat_port"], hb_addr.port());
     let device_url = app.url(&format!("/api/v1/tenants/{}/devices/{id}", w.a));

@@ -64,6 +64,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Signs in over HTTP; returns a client holding the session cookie, and the CSRF token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> (reqwest::Client, String) {
+        let c = self.client();
+        let r = c
+            .post(self.url("/api/v1/auth/sign-in"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "sign-in of {email}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        (c, v["csrf_token"].as_str().unwrap().to_string())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -3,28 +3,11 @@
 use crate::helpers::{json, spawn_app, world, PASSWORD};
 use serde_json::json;
 
-async fn sign_in(
-    app: &crate::helpers::TestApp,
-    email: &str,
-    password: &str,
-) -> (reqwest::Client, String) {
-    let c = app.client();
-    let r = c
-        .post(app.url("/api/v1/auth/sign-in"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "sign-in of {email}");
-    let csrf = json(r).await["csrf_token"].as_str().unwrap().to_string();
-    (c, csrf)
-}
-
 #[tokio::test]
 async fn an_invited_person_joins_with_the_role_and_the_link_works_once() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let (admin, csrf) = sign_in(&app, "it@a.example", PASSWORD).await;
+    let (admin, csrf) = app.sign_in("it@a.example", PASSWORD).await;
     let r = admin
         .post(app.url(&format!("/api/v1/tenants/{}/invitations", w.a)))
         .header("x-csrf-token", &csrf)
@@ -66,7 +49,9 @@ async fn an_invited_person_joins_with_the_role_and_the_link_works_once() {
     assert_eq!(r.status(), 409);
     assert_eq!(json(r).await["code"], "invitation_used");
 
-    let (nina, _) = sign_in(&app, "newbie@a.example", "a sufficiently long one").await;
+    let (nina, _) = app
+        .sign_in("newbie@a.example", "a sufficiently long one")
+        .await;
     let me = json(nina.get(app.url("/api/v1/me")).send().await.unwrap()).await;
     assert_eq!(me["first_name"], "Nina");
     assert_eq!(me["memberships"][0]["role"], "printer-admin");
@@ -89,7 +74,7 @@ async fn an_invited_person_joins_with_the_role_and_the_link_works_once() {
 async fn invitation_links_expire_and_bad_tokens_are_not_found() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let (admin, csrf) = sign_in(&app, "it@a.example", PASSWORD).await;
+    let (admin, csrf) = app.sign_in("it@a.example", PASSWORD).await;
     let created = json(
         admin
             .post(app.url(&format!("/api/v1/tenants/{}/invitations", w.a)))
@@ -125,7 +110,7 @@ async fn invitation_links_expire_and_bad_tokens_are_not_found() {
 async fn api_tokens_are_shown_once_follow_the_role_and_stop_on_revocation() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let (pa, csrf) = sign_in(&app, "printer@a.example", PASSWORD).await;
+    let (pa, csrf) = app.sign_in("printer@a.example", PASSWORD).await;
     let created = json(
         pa.post(app.url(&format!("/api/v1/tenants/{}/api-tokens", w.a)))
             .header("x-csrf-token", &csrf)
@@ -165,7 +150,7 @@ async fn api_tokens_are_shown_once_follow_the_role_and_stop_on_revocation() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // Demoting the membership demotes the token at once.
-    let (admin, admin_csrf) = sign_in(&app, "it@a.example", PASSWORD).await;
+    let (admin, admin_csrf) = app.sign_in("it@a.example", PASSWORD).await;
     let r = admin
         .patch(app.url(&format!(
             "/api/v1/tenants/{}/members/{}",
@@ -214,7 +199,7 @@ async fn api_tokens_are_shown_once_follow_the_role_and_stop_on_revocation() {
 async fn another_tenants_objects_are_not_found_by_id() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let (other, csrf) = sign_in(&app, "it@b.example", PASSWORD).await;
+    let (other, csrf) = app.sign_in("it@b.example", PASSWORD).await;
     for path in [
         format!("/api/v1/tenants/{}", w.a),
         format!("/api/v1/tenants/{}/groups/{}", w.a, w.g1),
@@ -232,7 +217,7 @@ async fn another_tenants_objects_are_not_found_by_id() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // Still there for its own tenant.
-    let (admin, _) = sign_in(&app, "it@a.example", PASSWORD).await;
+    let (admin, _) = app.sign_in("it@a.example", PASSWORD).await;
     assert_eq!(
         admin
             .get(app.url(&format!("/api/v1/tenants/{}/groups/{}", w.a, w.g1)))
@@ -249,7 +234,7 @@ async fn another_tenants_objects_are_not_found_by_id() {
 async fn custom_roles_grant_exactly_their_permissions_and_the_last_it_admin_stays() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let (admin, csrf) = sign_in(&app, "it@a.example", PASSWORD).await;
+    let (admin, csrf) = app.sign_in("it@a.example", PASSWORD).await;
     let role = json(
         admin
             .post(app.url(&format!("/api/v1/tenants/{}/roles", w.a)))
@@ -271,7 +256,7 @@ async fn custom_roles_grant_exactly_their_permissions_and_the_last_it_admin_stay
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (auditor, _) = sign_in(&app, "target@a.example", PASSWORD).await;
+    let (auditor, _) = app.sign_in("target@a.example", PASSWORD).await;
     assert_eq!(
         auditor
             .get(app.url(&format!("/api/v1/tenants/{}/audit", w.a)))

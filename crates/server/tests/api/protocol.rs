@@ -8,16 +8,8 @@ use serde_json::json;
 async fn bad_input_gets_a_4xx_naming_the_field_and_changes_nothing() {
     let app = spawn_app().await;
     let w = world(&app).await;
-    let c = app.client();
-    let s = json(
-        c.post(app.url("/api/v1/auth/sign-in"))
-            .json(&json!({"email": "it@a.example", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let csrf = s["csrf_token"].as_str().unwrap();
+    let (c, csrf) = app.sign_in("it@a.example", PASSWORD).await;
+    let csrf = csrf.as_str();
     let tenant = app.url(&format!("/api/v1/tenants/{}", w.a));
     let cases: Vec<(&str, String, serde_json::Value, u16, Option<&str>)> = vec![
         (
