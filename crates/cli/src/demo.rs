@@ -23,12 +23,30 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         printfleet_crypto::keys::write_private(&logins_path, &logins)
             .map_err(anyhow::Error::msg)?;
     }
+    let token = prepare_simulator(&store).await?;
     store.close().await;
     let logins = std::fs::read_to_string(&logins_path)
         .unwrap_or_else(|_| "(the demo logins file is missing)\n".into());
     let scheme = if cfg.plain_http { "http" } else { "https" };
+    let insecure_tls = !cfg.plain_http;
     crate::serve(cfg, move |_, addrs| {
         let url = format!("{scheme}://{}", addrs[0]);
+        let args = crate::simulate::SimulateArgs {
+            printers: SIMULATED,
+            server: url.clone(),
+            token: token.expose().clone(),
+            interval_s: 10,
+            duration_s: None,
+            insecure_tls,
+            serial_prefix: "DEMO".into(),
+            offline_percent: 2.0,
+        };
+        tokio::spawn(async move {
+            let tally = std::sync::Arc::new(crate::simulate::Tally::default());
+            if let Err(e) = crate::simulate::simulate(&args, tally, false).await {
+                tracing::warn!("demo simulator stopped: {e:#}");
+            }
+        });
         println!();
         println!("Printfleet demo is running at {url}");
         println!("API: {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
@@ -41,9 +59,40 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         println!("    -d '{{\"email\":\"it-admin@demo.printfleet.test\",\"password\":\"<password above>\"}}' {url}/api/v1/auth/sign-in");
         println!("  curl -s -b jar {url}/api/v1/me");
         println!();
+        println!("{SIMULATED} simulated printers are enrolling and heartbeating: GET {url}/api/v1/tenants/<tenant id>/devices");
+        println!();
         println!("Stop with Ctrl-C.");
     })
     .await
+}
+
+const SIMULATED: u32 = 50;
+
+/// A fresh fleet on every start: the previous run's simulated printers are removed (their keys
+/// lived only in that process) and a token for exactly this many new ones is made.
+async fn prepare_simulator(
+    store: &printfleet_storage::Store,
+) -> anyhow::Result<printfleet_domain::Redacted<String>> {
+    let tenant = *store
+        .tenant_ids()
+        .await?
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the demo tenant is missing"))?;
+    let sys = printfleet_domain::Ctx::system(tenant);
+    for d in store.devices_list(&sys).await? {
+        if d.serial.starts_with("DEMO") {
+            store.device_remove(&sys, d.id).await?;
+        }
+    }
+    let (_, token) = store
+        .enrolment_token_create(
+            &sys,
+            "demo simulator",
+            86_400_000,
+            Some(i64::from(SIMULATED)),
+        )
+        .await?;
+    Ok(token)
 }
 
 async fn seed(cfg: &Config, store: &printfleet_storage::Store) -> anyhow::Result<String> {

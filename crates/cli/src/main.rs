@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod demo;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +74,9 @@ enum Command {
         #[command(subcommand)]
         target: bench::Target,
     },
+    /// Simulate a fleet of printers against a server: each enrols with the token, then
+    /// heartbeats over UDP. Shows progress and a summary.
+    Simulate(simulate::SimulateArgs),
     /// Print the effective configuration (file, environment, flags) with secrets masked.
     Config {
         #[command(flatten)]
@@ -180,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             return admin::run(cfg, task).await;
         }
         Command::Bench { target } => bench::run(target).await?,
+        Command::Simulate(args) => simulate::run(args).await?,
         Command::Config { common, listen } => {
             let cfg = load_config(&common, Some(&listen), None)?;
             print!("{}", cfg.to_masked_toml());

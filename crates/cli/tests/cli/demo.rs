@@ -75,4 +75,29 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
             .status();
         assert_eq!(members == 200, role == "IT Admin", "{email}: {members}");
     }
+    // A living fleet: 50 simulated printers enrol and heartbeat (every 10 s, the first beat
+    // within 2 s of enrolment; later some are switched off for a while, as in real fleets).
+    let (c, _, tenant) = sign_in(&server.base, &logins[0].0, &logins[0].1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let devices: serde_json::Value = c
+            .get(format!("{}/api/v1/tenants/{tenant}/devices", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = devices.as_array().unwrap();
+        let online = list.iter().filter(|d| d["online"] == true).count();
+        if list.len() == 50 && online >= 45 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} printers, {online} online",
+            list.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

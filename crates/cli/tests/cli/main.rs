@@ -7,3 +7,4 @@ mod config;
 mod demo;
 mod harness;
 mod plaintext;
+mod simulate;

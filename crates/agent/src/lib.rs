@@ -1,0 +1,11 @@
+//! The printer side of the device protocol (docs/protocol.md): enrolment over HTTPS and UDP
+//! heartbeats. This is what a firmware team embeds; the fleet simulator runs many of these.
+//! The printer starts every exchange; nothing here listens for connections.
+
+mod counter;
+mod enrol;
+mod heartbeat;
+
+pub use counter::{CounterSource, MemoryCounter};
+pub use enrol::{enrol, AgentError, Enrolment, Identity};
+pub use heartbeat::{Heartbeater, Reply};
