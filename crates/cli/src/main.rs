@@ -203,7 +203,7 @@ pub async fn serve(
         std::sync::Arc::new(printfleet_domain::clock::SystemClock);
     let keys = printfleet_server::keys::load(&cfg)?;
     let csrf = printfleet_server::keys::csrf_key(&keys);
-    let store = printfleet_server::open_store(&cfg, clock.clone()).await?;
+    let store = printfleet_server::open_store_with(&cfg, keys, clock.clone()).await?;
     let params = printfleet_crypto::PasswordParams {
         memory_kib: cfg.auth.argon2_memory_kib,
         iterations: cfg.auth.argon2_iterations,

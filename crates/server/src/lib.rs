@@ -30,9 +30,18 @@ use throttle::{Throttle, ThrottlePolicy};
 
 /// Opens the store named by the configuration, with the keys from outside the database.
 pub async fn open_store(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
+    let keys = keys::load(cfg)?;
+    open_store_with(cfg, keys, clock).await
+}
+
+/// Like [`open_store`], with keys the caller already loaded (so key files are read once).
+pub async fn open_store_with(
+    cfg: &Config,
+    keys: printfleet_storage::StoreKeys,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
-    let keys = keys::load(cfg)?;
     let store = Store::open(
         StoreOptions {
             url: cfg.database_url(),

@@ -213,19 +213,8 @@ impl Store {
         acceptor: Acceptor,
         source: Option<String>,
     ) -> Result<(TenantId, UserId, MembershipId), StoreError> {
-        if !token::well_formed(token::INVITATION_PREFIX, secret) {
-            return Err(StoreError::NotFound);
-        }
-        let (tenant, id) = crate::resolver::invitation_by_secret(self, secret).await?;
-        let row = sqlx::query(
-            "SELECT id, email, role, scope, created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(id.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        let inv = self.invitation_from_row(tenant, &row).await?;
-        Self::require_pending(inv.state)?;
+        let (tenant, inv) = self.pending_invitation(secret).await?;
+        let id = inv.id;
         let existing = self.user_id_by_email(&inv.email).await?;
         let mut w = self.begin_write().await?;
         // Claim it first, inside the transaction, so two concurrent accepts cannot both succeed.
@@ -290,6 +279,12 @@ impl Store {
 
     /// The invited address of a pending invitation, for the person holding its secret.
     pub async fn invitation_email(&self, secret: &str) -> Result<Email, StoreError> {
+        Ok(self.pending_invitation(secret).await?.1.email)
+    }
+
+    /// The pending invitation a secret belongs to, with its tenant; used and closed ones answer
+    /// their own conflict code.
+    async fn pending_invitation(&self, secret: &str) -> Result<(TenantId, Invitation), StoreError> {
         if !token::well_formed(token::INVITATION_PREFIX, secret) {
             return Err(StoreError::NotFound);
         }
@@ -303,7 +298,7 @@ impl Store {
         .await?;
         let inv = self.invitation_from_row(tenant, &row).await?;
         Self::require_pending(inv.state)?;
-        Ok(inv.email)
+        Ok((tenant, inv))
     }
 
     fn require_pending(state: InvitationState) -> Result<(), StoreError> {

@@ -31,6 +31,18 @@ pub struct MyMembership {
     pub scope: Scope,
 }
 
+/// (user, role, scope, created_at) from a row whose first four columns are those.
+fn member_fields(r: &sqlx::any::AnyRow) -> Result<(UserId, RoleRef, Scope, i64), StoreError> {
+    Ok((
+        parse_id("memberships.user_id", &r.try_get::<String, _>(0)?)?,
+        r.try_get::<String, _>(1)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("memberships.role".into()))?,
+        from_json("memberships.scope", &r.try_get::<String, _>(2)?)?,
+        r.try_get(3)?,
+    ))
+}
+
 const IT_ADMIN: &str = "it-admin";
 
 impl Store {
@@ -75,14 +87,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok((
-            parse_id("memberships.user_id", &r.try_get::<String, _>(0)?)?,
-            r.try_get::<String, _>(1)?
-                .parse()
-                .map_err(|_| StoreError::Corrupt("memberships.role".into()))?,
-            from_json("memberships.scope", &r.try_get::<String, _>(2)?)?,
-            r.try_get(3)?,
-        ))
+        member_fields(&r)
     }
 
     async fn member_from_row(
@@ -109,16 +114,17 @@ impl Store {
 
     pub async fn members_list(&self, ctx: &Ctx) -> Result<Vec<Member>, StoreError> {
         ctx.require(Permission::UsersManage)?;
-        let rows =
-            sqlx::query("SELECT id FROM memberships WHERE tenant_id = $1 ORDER BY created_at, id")
-                .bind(ctx.tenant.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+        // One query for every membership, not one more per member.
+        let rows = sqlx::query(
+            "SELECT user_id, role, scope, created_at, id FROM memberships WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(ctx.tenant.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: MembershipId = parse_id("memberships.id", &r.try_get::<String, _>(0)?)?;
-            let row = self.member_row(ctx, id).await?;
-            out.push(self.member_from_row(ctx, id, row).await?);
+        for r in &rows {
+            let id: MembershipId = parse_id("memberships.id", &r.try_get::<String, _>(4)?)?;
+            out.push(self.member_from_row(ctx, id, member_fields(r)?).await?);
         }
         Ok(out)
     }
