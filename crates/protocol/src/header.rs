@@ -48,12 +48,27 @@ impl Suite {
 pub enum MessageType {
     /// Server → device: a [`crate::SealedToDevice`] payload.
     SealedToDevice = 0x01,
+    /// Printer → server: a [`crate::messages::CheckIn`] (telemetry).
+    CheckIn = 0x02,
+    /// Server → printer: a [`crate::messages::CheckInAck`].
+    CheckInAck = 0x03,
+    /// Printer → server: a [`crate::messages::Fetch`].
+    Fetch = 0x04,
+    /// Server → printer: a [`crate::messages::Work`].
+    Work = 0x05,
+    /// Printer → server, inside an enrolment request: a [`crate::messages::ReEnrol`] proof.
+    ReEnrol = 0x06,
 }
 
 impl MessageType {
     pub fn from_u8(b: u8) -> Option<Self> {
         match b {
             0x01 => Some(Self::SealedToDevice),
+            0x02 => Some(Self::CheckIn),
+            0x03 => Some(Self::CheckInAck),
+            0x04 => Some(Self::Fetch),
+            0x05 => Some(Self::Work),
+            0x06 => Some(Self::ReEnrol),
             _ => None,
         }
     }

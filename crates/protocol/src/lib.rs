@@ -15,6 +15,7 @@ pub mod error;
 pub mod header;
 pub mod heartbeat;
 pub mod keys;
+pub mod messages;
 pub mod payload;
 pub mod replay_cache;
 pub mod sealed;
