@@ -2,7 +2,10 @@
 //! heartbeat keys.
 
 use printfleet_protocol::heartbeat::{derive_heartbeat_key, HeartbeatKeys};
-use printfleet_protocol::{KeyPair, OpenLimits, PublicKey, ReplayCache, SealedToDevice};
+use printfleet_protocol::messages::ReEnrol;
+use printfleet_protocol::{
+    Header, KeyPair, MessageType, OpenLimits, PublicKey, ReplayCache, SealedToDevice,
+};
 use printfleet_wire as wire;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +63,63 @@ pub async fn enrol(
     identity: &Identity,
     now_ms: u64,
 ) -> Result<Enrolment, AgentError> {
+    enrol_inner(client, base_url, token, identity, now_ms, None).await
+}
+
+/// Enrols again with a new key pair, proving with the current one (`current`) that this is
+/// the same printer: it keeps its id and history and gets all-new secrets. Without a proof
+/// (lost key, revoked key) use [`enrol`] after an admin approved the re-enrolment.
+pub async fn reenrol(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    identity: &Identity,
+    current: &Enrolment,
+    now_ms: u64,
+) -> Result<Enrolment, AgentError> {
+    enrol_inner(client, base_url, token, identity, now_ms, Some(current)).await
+}
+
+async fn enrol_inner(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    identity: &Identity,
+    now_ms: u64,
+    current: Option<&Enrolment>,
+) -> Result<Enrolment, AgentError> {
     let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "token": token,
         "serial": identity.serial,
         "model": identity.model,
         "firmware": identity.firmware,
         "public_key": hex::encode(key.public.to_bytes()),
     });
+    if let Some(cur) = current {
+        let claim = ReEnrol {
+            printer_id: cur.printer_id.to_string(),
+            new_public_key: hex::encode(key.public.to_bytes()),
+        };
+        let mut rng = printfleet_protocol::system_rng();
+        let header = Header::new(
+            MessageType::ReEnrol,
+            &cur.key.public,
+            &cur.server_key,
+            now_ms,
+            &mut rng,
+        );
+        let proof = printfleet_protocol::seal(
+            &cur.server_key,
+            &cur.key.private,
+            &cur.key.public,
+            &header,
+            &claim.encode(),
+            &mut rng,
+        )
+        .map_err(|e| AgentError::BadAnswer(format!("sealing the proof: {}", e.code())))?;
+        body["proof"] = serde_json::Value::String(hex::encode(proof.as_bytes()));
+    }
     let r = client
         .post(format!(
             "{}/device/v1/enrol",

@@ -56,12 +56,27 @@ impl Heartbeater {
 
     /// Sends one heartbeat (or keep-alive) and waits for its answer.
     pub async fn beat(&mut self, kind: RequestType) -> Result<Reply, AgentError> {
+        self.beat_and_wait(kind, self.timeout).await
+    }
+
+    /// Sends a keep-alive and listens for up to `wait` (until the next keep-alive is due): the
+    /// server holds keep-alives and answers one with "come fetch" the moment work appears for
+    /// this printer (docs/protocol.md §3.5). `NoAnswer` is the normal outcome.
+    pub async fn keepalive_and_listen(&mut self, wait: Duration) -> Result<Reply, AgentError> {
+        self.beat_and_wait(RequestType::Keepalive, wait).await
+    }
+
+    async fn beat_and_wait(
+        &mut self,
+        kind: RequestType,
+        timeout: Duration,
+    ) -> Result<Reply, AgentError> {
         let counter = self.counter.next();
         let datagram = seal_request(&self.keys, counter, Request { kind, flags: 0 })
             .map_err(|e| AgentError::BadAnswer(e.code().into()))?;
         self.socket.send(&datagram).await?;
         let mut buf = [0u8; 64];
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let n = match tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await {
                 Ok(r) => r?,

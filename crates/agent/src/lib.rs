@@ -2,10 +2,12 @@
 //! heartbeats. This is what a firmware team embeds; the fleet simulator runs many of these.
 //! The printer starts every exchange; nothing here listens for connections.
 
+mod client;
 mod counter;
 mod enrol;
 mod heartbeat;
 
+pub use client::{base_urls, DeviceClient};
 pub use counter::{CounterSource, MemoryCounter};
-pub use enrol::{enrol, AgentError, Enrolment, Identity};
+pub use enrol::{enrol, reenrol, AgentError, Enrolment, Identity};
 pub use heartbeat::{Heartbeater, Reply};

@@ -32,6 +32,10 @@ pub enum AuditAction {
     DeviceEnrolled,
     DeviceRemoved,
     GroupDeviceAdded,
+    DeviceKeyRevoked,
+    DeviceReenrolmentApproved,
+    DeviceReenrolled,
+    DeviceWorkQueued,
 }
 
 impl AuditAction {
@@ -64,6 +68,10 @@ impl AuditAction {
             AuditAction::DeviceEnrolled => "device_enrolled",
             AuditAction::DeviceRemoved => "device_removed",
             AuditAction::GroupDeviceAdded => "group_device_added",
+            AuditAction::DeviceKeyRevoked => "device_key_revoked",
+            AuditAction::DeviceReenrolmentApproved => "device_reenrolment_approved",
+            AuditAction::DeviceReenrolled => "device_reenrolled",
+            AuditAction::DeviceWorkQueued => "device_work_queued",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod permission;
 pub mod redact;
 pub mod role;
 pub mod scope;
+pub mod telemetry;
 pub mod tenant;
 pub mod user;
 pub mod validation;

@@ -309,14 +309,14 @@ impl CheckIn {
             let field = format!("settings.{id}");
             match v {
                 ReportedValue::Text(s) => text(&field, s, MAX_TEXT_LEN)?,
-                ReportedValue::Certificate { sha256, .. } => {
-                    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(MessageError::new(
-                            "bad_payload",
-                            format!("{field}.sha256"),
-                            "must be 64 hex digits",
-                        ));
-                    }
+                ReportedValue::Certificate { sha256, .. }
+                    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    return Err(MessageError::new(
+                        "bad_payload",
+                        format!("{field}.sha256"),
+                        "must be 64 hex digits",
+                    ));
                 }
                 _ => {}
             }

@@ -1,7 +1,6 @@
 //! The UDP doorbell (heartbeat) service wired to storage: heartbeat keys come from the device
 //! registry (derived from each printer's enrolment secret), replay windows are persisted in the
-//! database, and pending work will come from the outbox (none exists yet, so every answer is
-//! "nothing").
+//! database, and pending work comes from the outbox.
 
 use printfleet_domain::DeviceId;
 use printfleet_doorbell::{
@@ -12,8 +11,8 @@ use printfleet_storage::{resolver, Store};
 
 pub struct StoreKeys(pub Store);
 pub struct StoreWindows(pub Store);
-/// Until the outbox exists no work is ever pending.
-pub struct NoWork;
+/// Pending work from the outbox.
+pub struct StoreWork(pub Store);
 
 impl HeartbeatKeys for StoreKeys {
     fn lookup(
@@ -64,8 +63,12 @@ impl ReplayStore for StoreWindows {
     }
 }
 
-impl WorkQueue for NoWork {
-    fn has_work(&self, _printer: DeviceId) -> BoxFuture<'_, Result<bool, BackendError>> {
-        Box::pin(async { Ok(false) })
+impl WorkQueue for StoreWork {
+    fn has_work(&self, printer: DeviceId) -> BoxFuture<'_, Result<bool, BackendError>> {
+        Box::pin(async move {
+            resolver::work_pending(&self.0, printer)
+                .await
+                .map_err(BackendError::new)
+        })
     }
 }

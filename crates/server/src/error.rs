@@ -41,6 +41,13 @@ pub enum ApiError {
     /// A credential that is not (or no longer) good for this, with the precise reason's code.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// Well formed but not acceptable (a printer's message that breaks a rule).
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     #[error("request body too large")]
     TooLarge,
     #[error("unsupported media type: send application/json")]
@@ -108,6 +115,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             ApiError::Refused { code, .. } => (StatusCode::FORBIDDEN, *code, None),
+            ApiError::Unprocessable { code, field, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, Some(field.clone()))
+            }
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", None),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

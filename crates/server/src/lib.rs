@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod device_channel;
 pub mod doorbell;
 pub mod error;
 pub mod json;
@@ -99,6 +100,10 @@ pub fn build_state(
         },
         csrf_key: printfleet_crypto::BlindIndexKey::from_bytes(csrf_key),
         clock,
+        channel: crate::device_channel::DeviceChannel::new(Arc::new(
+            printfleet_domain::catalogue::Catalogue::builtin()
+                .map_err(|e| anyhow::anyhow!("the built-in settings catalogue: {e}"))?,
+        )),
         doorbell: std::sync::OnceLock::new(),
     }))
 }
@@ -200,7 +205,7 @@ async fn start_doorbell(
     let backends = printfleet_doorbell::Backends {
         keys: Arc::new(doorbell::StoreKeys(state.store.clone())),
         replay: Arc::new(doorbell::StoreWindows(state.store.clone())),
-        work: Arc::new(doorbell::NoWork),
+        work: Arc::new(doorbell::StoreWork(state.store.clone())),
         clock: state.clock.clone(),
     };
     let server = printfleet_doorbell::DoorbellServer::bind(config, backends)

@@ -21,6 +21,16 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabels {
+    pub message_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub method: String,
     pub route: String,
@@ -35,6 +45,11 @@ pub struct Metrics {
     pub csrf_rejections: Counter,
     /// Copied from the doorbell's own atomic counters at each scrape (cumulative since start).
     pub heartbeat_datagrams: Family<ReasonLabels, Gauge>,
+    /// Printers' sealed bodies refused, by protocol code (never their content).
+    pub sealed_refused: Family<CodeLabels, Counter>,
+    pub sealed_accepted: Family<TypeLabels, Counter>,
+    /// Check-ins by outcome: stored, duplicate, refused_<code>.
+    pub check_ins: Family<ReasonLabels, Counter>,
 }
 
 impl Metrics {
@@ -80,6 +95,24 @@ impl Metrics {
             "UDP heartbeat datagrams since start, by outcome (received, answered, held, rung, dropped_<reason>); drops are silent to the sender",
             heartbeat_datagrams.clone(),
         );
+        let sealed_refused = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "sealed_bodies_refused",
+            "Printers' sealed bodies refused, by protocol error code",
+            sealed_refused.clone(),
+        );
+        let sealed_accepted = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "sealed_bodies_accepted",
+            "Printers' sealed bodies opened, by message type",
+            sealed_accepted.clone(),
+        );
+        let check_ins = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "check_ins",
+            "Printer check-ins by outcome (stored, duplicate, refused_<code>)",
+            check_ins.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -88,7 +121,32 @@ impl Metrics {
             sign_in_throttled,
             csrf_rejections,
             heartbeat_datagrams,
+            sealed_refused,
+            sealed_accepted,
+            check_ins,
         }
+    }
+
+    pub fn sealed_refused(&self, code: &str) {
+        self.sealed_refused
+            .get_or_create(&CodeLabels { code: code.into() })
+            .inc();
+    }
+
+    pub fn sealed_accepted(&self, kind: &str) {
+        self.sealed_accepted
+            .get_or_create(&TypeLabels {
+                message_type: kind.into(),
+            })
+            .inc();
+    }
+
+    pub fn check_in(&self, outcome: &str) {
+        self.check_ins
+            .get_or_create(&ReasonLabels {
+                reason: outcome.into(),
+            })
+            .inc();
     }
 
     /// Copies the doorbell's counters into the registry before a scrape.

@@ -30,6 +30,8 @@ pub struct Inner {
     /// Derives each session's CSRF token from its secret (HMAC), so nothing extra is stored.
     pub csrf_key: printfleet_crypto::BlindIndexKey,
     pub clock: Arc<dyn Clock>,
+    /// The sealed device channel (`/device/v1`): server key, replay guard, long-poll waiters.
+    pub channel: crate::device_channel::DeviceChannel,
     /// The heartbeat service, once started (for printers' online status).
     pub doorbell: std::sync::OnceLock<printfleet_doorbell::Doorbell>,
 }

@@ -20,10 +20,17 @@ pub struct Device {
     /// Version of the printer's own keys (re-enrolment bumps it).
     pub key_version: i64,
     pub enrolled_at_ms: i64,
+    /// When an admin revoked its key (it must then re-enrol with an admin's approval).
+    pub revoked_at_ms: Option<i64>,
+    /// Until when an admin allowed re-enrolment without proof of the current key.
+    pub reenrol_approved_until_ms: Option<i64>,
     pub groups: BTreeSet<GroupId>,
 }
 
-const COLUMNS: &str = "id, serial, model, firmware, connection, key_version, enrolled_at";
+/// How long an admin's approval of a re-enrolment stays valid.
+pub const REENROL_APPROVAL_MS: i64 = 24 * 3_600_000;
+
+const COLUMNS: &str = "id, serial, model, firmware, connection, key_version, enrolled_at, revoked_at, reenrol_approved_until";
 
 impl Store {
     async fn device_groups(
@@ -55,6 +62,8 @@ impl Store {
             connection: r.try_get(4)?,
             key_version: r.try_get(5)?,
             enrolled_at_ms: r.try_get(6)?,
+            revoked_at_ms: r.try_get(7)?,
+            reenrol_approved_until_ms: r.try_get(8)?,
             groups: self.device_groups(ctx, id).await?,
         })
     }
@@ -125,6 +134,53 @@ impl Store {
         self.commit(w).await
     }
 
+    /// Revokes a printer's key: from now on its heartbeats are dropped, its sealed bodies
+    /// refused and it is not rung, until it re-enrols with an admin's approval.
+    pub async fn device_revoke_key(&self, ctx: &Ctx, id: DeviceId) -> Result<(), StoreError> {
+        self.device_get_visible(ctx, id).await?;
+        ctx.require(Permission::DevicesManage)?;
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE devices SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND removed_at IS NULL AND revoked_at IS NULL")
+            .bind(self.now_ms())
+            .bind(ctx.tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        let ev = AuditEvent::new(ctx, AuditAction::DeviceKeyRevoked, format!("device:{id}"));
+        self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
+            .await?;
+        self.commit(w).await
+    }
+
+    /// Allows the printer's serial to enrol again within 24 hours without proof of its current
+    /// key (lost or revoked key, factory reset). The printer keeps its id and history.
+    pub async fn device_approve_reenrolment(
+        &self,
+        ctx: &Ctx,
+        id: DeviceId,
+    ) -> Result<i64, StoreError> {
+        self.device_get_visible(ctx, id).await?;
+        ctx.require(Permission::DevicesManage)?;
+        let until = self.now_ms() + REENROL_APPROVAL_MS;
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE devices SET reenrol_approved_until = $1 WHERE tenant_id = $2 AND id = $3 AND removed_at IS NULL")
+            .bind(until)
+            .bind(ctx.tenant.to_string())
+            .bind(id.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        let ev = AuditEvent::new(
+            ctx,
+            AuditAction::DeviceReenrolmentApproved,
+            format!("device:{id}"),
+        )
+        .with_detail(serde_json::json!({ "until": until }));
+        self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
+            .await?;
+        self.commit(w).await?;
+        Ok(until)
+    }
+
     /// Puts a printer into a group (both must be visible to the caller).
     pub async fn group_add_device(
         &self,
@@ -163,7 +219,11 @@ impl Store {
     }
 
     /// Visibility only (no permission check), for calls that check their own permission after.
-    async fn device_get_visible(&self, ctx: &Ctx, id: DeviceId) -> Result<Device, StoreError> {
+    pub(crate) async fn device_get_visible(
+        &self,
+        ctx: &Ctx,
+        id: DeviceId,
+    ) -> Result<Device, StoreError> {
         let mut read = ctx.clone();
         read.permissions.insert(Permission::DevicesRead);
         self.device_get(&read, id).await

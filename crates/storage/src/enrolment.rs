@@ -46,6 +46,10 @@ pub enum EnrolRefusal {
     AlreadyEnrolled,
     #[error("the public key is not a valid X25519 key")]
     BadKey,
+    #[error("the public key is already used by another printer")]
+    KeyInUse,
+    #[error("the re-enrolment proof is not for this printer")]
+    BadProof,
 }
 
 impl EnrolRefusal {
@@ -58,6 +62,8 @@ impl EnrolRefusal {
             Self::Exhausted => "token_exhausted",
             Self::AlreadyEnrolled => "device_exists",
             Self::BadKey => "bad_public_key",
+            Self::KeyInUse => "public_key_in_use",
+            Self::BadProof => "bad_proof",
         }
     }
 }
@@ -76,12 +82,28 @@ impl std::fmt::Debug for DeviceSecrets {
     }
 }
 
-/// A freshly enrolled printer.
+/// A freshly enrolled (or re-enrolled) printer.
 #[derive(Debug)]
 pub struct Enrolled {
     pub tenant: TenantId,
     pub device: DeviceId,
     pub secrets: DeviceSecrets,
+    /// The printer's key version: 1 at first enrolment, one more at each re-enrolment.
+    pub key_version: i64,
+}
+
+/// How a printer may take over an enrolled serial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takeover {
+    /// None: a live printer with the serial means `device_exists` (unless an admin approved).
+    None,
+    /// The request carried a proof, opened with this printer's current key by the caller.
+    Proven(DeviceId),
+}
+
+/// The key id of a printer's HPKE public key, as stored in `devices.kem_key_id`.
+pub(crate) fn kem_key_id_hex(pk: &PublicKey) -> String {
+    hex::encode(pk.key_id().0)
 }
 
 pub(crate) fn secrets_place(t: TenantId, d: DeviceId) -> String {
@@ -212,24 +234,34 @@ impl Store {
 
     /// Enrols a printer with a token. The token is the credential, so there is no context: the
     /// tenant comes from the token (through the resolver). Returns the refusal reason or, on
-    /// success, the new device and the secrets to seal to it.
+    /// success, the device and the secrets to seal to it.
+    ///
+    /// A serial that a live printer of the tenant already has is re-enrolled in place (same id
+    /// and history, next key version, all-new secrets, heartbeat state reset) when `takeover`
+    /// proves the current key or an admin approved it within the last 24 hours; otherwise it is
+    /// refused as `device_exists`.
     pub async fn enrol_device(
         &self,
         secret: &str,
         facts: &DeviceFacts,
         kem_public: &[u8],
         source: Option<String>,
+        takeover: Takeover,
     ) -> Result<Result<Enrolled, EnrolRefusal>, StoreError> {
         if !token::well_formed(token::ENROLMENT_PREFIX, secret) {
             return Ok(Err(EnrolRefusal::Malformed));
         }
-        if PublicKey::from_bytes(kem_public).is_none() {
+        let Some(pk) = PublicKey::from_bytes(kem_public) else {
             return Ok(Err(EnrolRefusal::BadKey));
-        }
+        };
         let Some((tenant, token_id)) = crate::resolver::enrolment_token(self, secret).await? else {
             return Ok(Err(EnrolRefusal::Unknown));
         };
-        let device = DeviceId::new_random();
+        // Which row this becomes decides the id the secrets are bound to; re-checked below.
+        let existing = self
+            .live_device_by_serial(tenant, &facts.serial, None)
+            .await?;
+        let device = existing.map(|e| e.0).unwrap_or_else(DeviceId::new_random);
         let mut enrolment_secret = [0u8; 32];
         OsRng.fill_bytes(&mut enrolment_secret);
         let mut verifier_key = [0u8; 32];
@@ -271,50 +303,156 @@ impl Store {
         if max_uses.is_some_and(|m| uses >= m) {
             return Ok(Err(EnrolRefusal::Exhausted));
         }
-        let live = sqlx::query(
-            "SELECT 1 FROM devices WHERE tenant_id = $1 AND serial = $2 AND removed_at IS NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(&facts.serial)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        if live.is_some() {
-            return Ok(Err(EnrolRefusal::AlreadyEnrolled));
+        let live = self
+            .live_device_by_serial(tenant, &facts.serial, Some(&mut w))
+            .await?;
+        let reenrol = match (live, takeover) {
+            (None, Takeover::None) => None,
+            // The proven printer was removed (or its serial changed) since: nothing to take over.
+            (None, Takeover::Proven(_)) => return Ok(Err(EnrolRefusal::BadProof)),
+            (Some((id, _)), _) if id != device => return Ok(Err(EnrolRefusal::AlreadyEnrolled)),
+            (Some((id, _)), Takeover::Proven(p)) if p == id => Some("proof"),
+            (Some(_), Takeover::Proven(_)) => return Ok(Err(EnrolRefusal::BadProof)),
+            (Some((_, Some(until))), Takeover::None) if until >= now => Some("approval"),
+            (Some(_), Takeover::None) => return Ok(Err(EnrolRefusal::AlreadyEnrolled)),
+        };
+        let key_id = kem_key_id_hex(&pk);
+        let key_taken =
+            sqlx::query("SELECT 1 FROM devices WHERE kem_key_id = $1 AND removed_at IS NULL")
+                .bind(&key_id)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        if key_taken.is_some() {
+            return Ok(Err(EnrolRefusal::KeyInUse));
         }
         sqlx::query("UPDATE enrolment_tokens SET uses = uses + 1 WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(token_id.to_string())
             .execute(&mut *w.tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO devices (tenant_id, id, serial, model, firmware, connection, kem_public, key_version, hb_key_id, secrets, secrets_key_version, enrolled_with, enrolled_at) VALUES ($1, $2, $3, $4, $5, 'direct', $6, 1, $7, $8, $9, $10, $11)",
-        )
-        .bind(tenant.to_string())
-        .bind(device.to_string())
-        .bind(&facts.serial)
-        .bind(&facts.model)
-        .bind(&facts.firmware)
-        .bind(kem_public.to_vec())
-        .bind(hb_key_id)
-        .bind(sealed)
-        .bind(version)
-        .bind(token_id.to_string())
-        .bind(now)
-        .execute(&mut *w.tx)
-        .await?;
-        let ev = AuditEvent {
-            actor: Actor::System,
-            action: AuditAction::DeviceEnrolled,
-            target: format!("device:{device}"),
-            source,
-            detail: serde_json::json!({ "enrolment_token": token_id.to_string(), "model": facts.model }),
+        let key_version = match reenrol {
+            None => {
+                sqlx::query(
+                    "INSERT INTO devices (tenant_id, id, serial, model, firmware, connection, kem_public, key_version, hb_key_id, secrets, secrets_key_version, enrolled_with, enrolled_at, kem_key_id) VALUES ($1, $2, $3, $4, $5, 'direct', $6, 1, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(tenant.to_string())
+                .bind(device.to_string())
+                .bind(&facts.serial)
+                .bind(&facts.model)
+                .bind(&facts.firmware)
+                .bind(kem_public.to_vec())
+                .bind(hb_key_id)
+                .bind(sealed)
+                .bind(version)
+                .bind(token_id.to_string())
+                .bind(now)
+                .bind(&key_id)
+                .execute(&mut *w.tx)
+                .await?;
+                let ev = AuditEvent {
+                    actor: Actor::System,
+                    action: AuditAction::DeviceEnrolled,
+                    target: format!("device:{device}"),
+                    source,
+                    detail: serde_json::json!({ "enrolment_token": token_id.to_string(), "model": facts.model }),
+                };
+                self.append_audit(&mut w, &tenant_chain(tenant), ev).await?;
+                1
+            }
+            Some(how) => {
+                let kv: i64 =
+                    sqlx::query("SELECT key_version FROM devices WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.to_string())
+                        .bind(device.to_string())
+                        .fetch_one(&mut *w.tx)
+                        .await?
+                        .try_get(0)?;
+                sqlx::query(
+                    "UPDATE devices SET model = $1, firmware = $2, kem_public = $3, kem_key_id = $4, key_version = $5, hb_key_id = $6, secrets = $7, secrets_key_version = $8, enrolled_with = $9, enrolled_at = $10, revoked_at = NULL, reenrol_approved_until = NULL WHERE tenant_id = $11 AND id = $12",
+                )
+                .bind(&facts.model)
+                .bind(&facts.firmware)
+                .bind(kem_public.to_vec())
+                .bind(&key_id)
+                .bind(kv + 1)
+                .bind(hb_key_id)
+                .bind(sealed)
+                .bind(version)
+                .bind(token_id.to_string())
+                .bind(now)
+                .bind(tenant.to_string())
+                .bind(device.to_string())
+                .execute(&mut *w.tx)
+                .await?;
+                // The new heartbeat key starts with counters at 1 and a fresh window; reports
+                // restart at seq 1 (history rows carry the key version).
+                sqlx::query("DELETE FROM heartbeat_windows WHERE device_id = $1")
+                    .bind(device.to_string())
+                    .execute(&mut *w.tx)
+                    .await?;
+                crate::telemetry::reset_seq(&mut w, tenant, device).await?;
+                let ev = AuditEvent {
+                    actor: Actor::System,
+                    action: AuditAction::DeviceReenrolled,
+                    target: format!("device:{device}"),
+                    source,
+                    detail: serde_json::json!({ "enrolment_token": token_id.to_string(), "key_version": kv + 1, "by": how }),
+                };
+                self.append_audit(&mut w, &tenant_chain(tenant), ev).await?;
+                kv + 1
+            }
         };
-        self.append_audit(&mut w, &tenant_chain(tenant), ev).await?;
         self.commit(w).await?;
         Ok(Ok(Enrolled {
             tenant,
             device,
             secrets,
+            key_version,
         }))
+    }
+
+    /// The live printer of the tenant with this serial: its id and re-enrolment approval.
+    async fn live_device_by_serial(
+        &self,
+        tenant: TenantId,
+        serial: &str,
+        w: Option<&mut crate::audit::WriteTx>,
+    ) -> Result<Option<(DeviceId, Option<i64>)>, StoreError> {
+        let q = sqlx::query(
+            "SELECT id, reenrol_approved_until FROM devices WHERE tenant_id = $1 AND serial = $2 AND removed_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(serial.to_string());
+        let r = match w {
+            Some(w) => q.fetch_optional(&mut *w.tx).await?,
+            None => q.fetch_optional(&self.pool).await?,
+        };
+        r.map(|r| {
+            Ok((
+                parse_id("devices.id", &r.try_get::<String, _>(0)?)?,
+                r.try_get(1)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Fills `devices.kem_key_id` for printers enrolled before the column existed.
+    pub(crate) async fn backfill_kem_key_ids(&self) -> Result<(), StoreError> {
+        let rows =
+            sqlx::query("SELECT tenant_id, id, kem_public FROM devices WHERE kem_key_id IS NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        for r in rows {
+            let Some(pk) = PublicKey::from_bytes(&r.try_get::<Vec<u8>, _>(2)?) else {
+                continue;
+            };
+            sqlx::query("UPDATE devices SET kem_key_id = $1 WHERE tenant_id = $2 AND id = $3")
+                .bind(kem_key_id_hex(&pk))
+                .bind(r.try_get::<String, _>(0)?)
+                .bind(r.try_get::<String, _>(1)?)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 }

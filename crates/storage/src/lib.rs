@@ -16,11 +16,13 @@ pub mod invitations;
 pub mod keyring;
 pub mod memberships;
 mod migrate;
+pub mod outbox;
 pub mod rekey;
 pub mod resolver;
 pub mod roles;
 pub mod server_keys;
 pub mod sessions;
+pub mod telemetry;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -153,7 +155,7 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("database: cannot connect: {e}")))?;
         migrate::apply(&pool, backend).await?;
         let keys_ring = keyring::Keyring::load(&pool, keys.masters, clock.clone()).await?;
-        Ok(Self {
+        let store = Self {
             pool,
             backend,
             keys: Arc::new(keys_ring),
@@ -161,7 +163,9 @@ impl Store {
             checkpoints: Arc::new(checkpoint::Checkpoints::new(opts.checkpoint_path)),
             clock,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        };
+        store.backfill_kem_key_ids().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

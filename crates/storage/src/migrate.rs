@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat",
         include_str!("../migrations/0003_heartbeat.sql"),
     ),
+    (
+        4,
+        "telemetry_outbox",
+        include_str!("../migrations/0004_telemetry_outbox.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -198,7 +198,7 @@ pub(crate) async fn enrolment_token(
 }
 
 /// A live printer found by the key id of its heartbeat datagrams, with its secrets (device
-/// identity resolution for the doorbell). Removed printers are not found.
+/// identity resolution for the doorbell). Removed printers and revoked keys are not found.
 pub async fn device_by_heartbeat_key(
     store: &Store,
     key_id: &[u8; 8],
@@ -211,7 +211,7 @@ pub async fn device_by_heartbeat_key(
     StoreError,
 > {
     let r = sqlx::query(
-        "SELECT tenant_id, id, secrets FROM devices WHERE hb_key_id = $1 AND removed_at IS NULL",
+        "SELECT tenant_id, id, secrets FROM devices WHERE hb_key_id = $1 AND removed_at IS NULL AND revoked_at IS NULL",
     )
     .bind(hex::encode(key_id))
     .fetch_optional(&store.pool)
@@ -260,4 +260,51 @@ pub async fn heartbeat_window_save(
     .execute(&mut *w.tx)
     .await?;
     store.commit(w).await
+}
+
+/// A live printer found by the key id its sealed bodies name as sender (device identity
+/// resolution for `/device/v1`). Removed printers are not found; a revoked key is found with
+/// `revoked` set, so the answer can say so.
+#[derive(Debug, Clone)]
+pub struct DeviceKey {
+    pub tenant: TenantId,
+    pub device: printfleet_domain::DeviceId,
+    pub public_key: Vec<u8>,
+    pub key_version: i64,
+    pub revoked: bool,
+}
+
+pub async fn device_by_kem_key(
+    store: &Store,
+    key_id: &[u8; 8],
+) -> Result<Option<DeviceKey>, StoreError> {
+    let r = sqlx::query(
+        "SELECT tenant_id, id, kem_public, key_version, revoked_at FROM devices WHERE kem_key_id = $1 AND removed_at IS NULL",
+    )
+    .bind(hex::encode(key_id))
+    .fetch_optional(&store.pool)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    Ok(Some(DeviceKey {
+        tenant: parse_id("devices.tenant_id", &r.try_get::<String, _>(0)?)?,
+        device: parse_id("devices.id", &r.try_get::<String, _>(1)?)?,
+        public_key: r.try_get(2)?,
+        key_version: r.try_get(3)?,
+        revoked: r.try_get::<Option<i64>, _>(4)?.is_some(),
+    }))
+}
+
+/// Whether work waits for a printer (asked by the doorbell for every accepted heartbeat; an
+/// indexed look-up on the pending items).
+pub async fn work_pending(
+    store: &Store,
+    device: printfleet_domain::DeviceId,
+) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM outbox WHERE device_id = $1 AND status = 'pending' LIMIT 1")
+            .bind(device.to_string())
+            .fetch_optional(&store.pool)
+            .await?
+            .is_some(),
+    )
 }

@@ -13,6 +13,10 @@ pub struct EnrolRequest {
     pub firmware: String,
     /// The printer's freshly generated X25519 public key, 64 hex digits.
     pub public_key: String,
+    /// Re-enrolment of a serial that is already enrolled: a sealed `re_enrol` body (hex) from
+    /// the printer's current key, naming its id and `public_key` (docs/protocol.md §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 crate::redacted_debug!(EnrolRequest);

@@ -227,4 +227,81 @@ pub struct DeviceView {
     /// Online while its heartbeats arrive within the freshness bound (60 s).
     pub online: bool,
     pub last_seen_ms: Option<i64>,
+    /// Set when an admin revoked the printer's key: it is refused everywhere until it
+    /// re-enrols with an admin's approval.
+    pub revoked_at_ms: Option<i64>,
+    /// Until when it may re-enrol without proof of its current key.
+    pub reenrol_approved_until_ms: Option<i64>,
+}
+
+/// A printer's latest reported state, merged from its check-ins (docs/protocol.md §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceStateView {
+    /// The latest stored report's number (0: none since the last re-enrolment).
+    pub seq: u64,
+    pub reported_at_ms: u64,
+    pub received_at_ms: i64,
+    /// The settings catalogue version the settings were checked against.
+    pub catalogue_version: String,
+    /// Name, model, serial, firmware, region, language, capabilities.
+    #[schema(value_type = Object)]
+    pub info: serde_json::Value,
+    /// Lifetime counters.
+    #[schema(value_type = Object)]
+    pub meters: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub supplies: serde_json::Value,
+    /// Current values by catalogue id; secrets only as `{"set": bool}`.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// The newest events (at most 20), oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub recent_events: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntryView {
+    pub seq: i64,
+    pub key_version: i64,
+    /// `device_info`, `meters`, `supplies`, `events` or `settings`.
+    pub data_class: String,
+    pub reported_at_ms: i64,
+    pub received_at_ms: i64,
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+/// Work for a printer (the outbox), e.g. `report_now`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkView {
+    pub id: String,
+    pub kind: String,
+    pub created_at_ms: i64,
+    /// `pending` until the printer acknowledges it; then `done`, `failed` or `refused`.
+    pub status: String,
+    /// How many times it was handed to the printer.
+    pub attempts: i64,
+    pub sent_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// The printer's reason for `failed` / `refused`.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkRequest {
+    /// What the printer should do: `report_now` (send a full check-in).
+    pub kind: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkQueued {
+    pub work: WorkView,
+    /// Whether the printer's doorbell was rung (it is online over UDP) or its long-poll woken;
+    /// otherwise it fetches at its next heartbeat.
+    pub rung: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReenrolmentApproved {
+    pub until_ms: i64,
 }

@@ -2,20 +2,29 @@
 //! connects to them.
 
 use crate::auth::Source;
+use crate::device_channel::Refused;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use printfleet_domain::device::DeviceFacts;
+use printfleet_protocol::messages::{
+    message_id_hex, AckStatus, CheckIn, CheckInAck, Fetch, ReEnrol, Work, WorkItem,
+};
 use printfleet_protocol::{Header, MessageType, PublicKey, SealedToDevice};
-use printfleet_storage::enrolment::EnrolRefusal;
+use printfleet_storage::enrolment::{EnrolRefusal, Takeover};
+use printfleet_storage::telemetry::CheckInOutcome;
 use printfleet_wire as wire;
+use std::time::Duration;
 
 /// Enrols a printer with an enrolment token. Refusals have distinct codes: `token_malformed`,
 /// `token_unknown`, `token_expired`, `token_revoked`, `token_exhausted`, `device_exists`,
-/// `bad_public_key`.
+/// `bad_public_key`, `public_key_in_use`, `bad_proof`, `key_revoked`. A serial already enrolled
+/// re-enrols with a `proof` from its current key, or after an admin's approval.
 #[utoipa::path(post, path = "/device/v1/enrol", tag = "device", request_body = wire::EnrolRequest,
     responses((status = 201, body = wire::EnrolResponse), (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -23,16 +32,23 @@ pub async fn enrol(
     State(state): State<AppState>,
     Source(source): Source,
     ApiJson(req): ApiJson<wire::EnrolRequest>,
-) -> ApiResult<(StatusCode, Json<wire::EnrolResponse>)> {
+) -> ApiResult<Response> {
     let facts = DeviceFacts::parse(&req.serial, &req.model, &req.firmware)?;
     let key_bytes = hex::decode(req.public_key.trim())
         .map_err(|_| ApiError::field("public_key", "must be 64 hex digits"))?;
     let device_pk = PublicKey::from_bytes(&key_bytes).ok_or_else(|| {
         ApiError::field("public_key", "must be an X25519 public key (64 hex digits)")
     })?;
+    let takeover = match &req.proof {
+        None => Takeover::None,
+        Some(proof) => match check_proof(&state, proof, &device_pk).await? {
+            Ok(device) => Takeover::Proven(device),
+            Err(r) => return Ok(r.into_response()),
+        },
+    };
     let enrolled = match state
         .store
-        .enrol_device(&req.token, &facts, &key_bytes, source)
+        .enrol_device(&req.token, &facts, &key_bytes, source, takeover)
         .await?
     {
         Ok(e) => e,
@@ -86,7 +102,8 @@ pub async fn enrol(
             },
             sealed_secrets: hex::encode(sealed.as_bytes()),
         }),
-    ))
+    )
+        .into_response())
 }
 
 fn refusal(r: EnrolRefusal) -> ApiError {
@@ -104,11 +121,12 @@ fn refusal(r: EnrolRefusal) -> ApiError {
             ),
             message,
         },
-        EnrolRefusal::AlreadyEnrolled => ApiError::Conflict {
+        EnrolRefusal::AlreadyEnrolled | EnrolRefusal::KeyInUse => ApiError::Conflict {
             code: r.code(),
             message,
         },
         EnrolRefusal::Unknown
+        | EnrolRefusal::BadProof
         | EnrolRefusal::Expired
         | EnrolRefusal::Revoked
         | EnrolRefusal::Exhausted => ApiError::Refused {
@@ -116,4 +134,201 @@ fn refusal(r: EnrolRefusal) -> ApiError {
             message,
         },
     }
+}
+
+/// Opens a re-enrolment proof: a `re_enrol` body from a live printer's current key naming that
+/// printer and the key being enrolled. Returns the printer it proves.
+async fn check_proof(
+    state: &AppState,
+    proof_hex: &str,
+    new_key: &PublicKey,
+) -> ApiResult<Result<printfleet_domain::DeviceId, Response>> {
+    let bad = |message: &str| -> Response {
+        ApiError::Refused {
+            code: "bad_proof",
+            message: message.to_string(),
+        }
+        .into_response()
+    };
+    let Ok(bytes) = hex::decode(proof_hex.trim()) else {
+        return Ok(Err(bad("proof must be hex")));
+    };
+    let now = state.clock.now_ms();
+    let opened = match state
+        .channel
+        .open(
+            &state.store,
+            &state.metrics,
+            now,
+            MessageType::ReEnrol,
+            &bytes,
+        )
+        .await?
+    {
+        Ok(o) => o,
+        Err(Refused::KeyRevoked) => return Ok(Err(Refused::KeyRevoked.into_response())),
+        Err(r) => {
+            return Ok(Err(ApiError::Refused {
+                code: "bad_proof",
+                message: format!("the proof was refused: {}", r.code()),
+            }
+            .into_response()))
+        }
+    };
+    let Ok(claim) = ReEnrol::decode(&opened.plaintext) else {
+        return Ok(Err(bad("the proof's content is not a re_enrol message")));
+    };
+    if claim.printer_id != opened.sender.device.to_string()
+        || !claim
+            .new_public_key
+            .eq_ignore_ascii_case(&hex::encode(new_key.to_bytes()))
+    {
+        return Ok(Err(bad("the proof names another printer or key")));
+    }
+    Ok(Ok(opened.sender.device))
+}
+
+/// A printer's check-in (sealed `check_in`): stored durably before the sealed acknowledgement
+/// is sent. 200 `stored`/`duplicate`, 422 `refused` (sealed, with code and field); a body that
+/// cannot be opened gets a clear JSON refusal.
+#[utoipa::path(post, path = "/device/v1/check-in", tag = "device",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "sealed check_in body"),
+    responses((status = 200, description = "sealed check_in_ack (stored or duplicate)", content_type = "application/octet-stream"),
+        (status = 422, description = "sealed check_in_ack (refused)", content_type = "application/octet-stream"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody)))]
+pub async fn check_in(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let now = state.clock.now_ms();
+    let opened = match state
+        .channel
+        .open(
+            &state.store,
+            &state.metrics,
+            now,
+            MessageType::CheckIn,
+            &body,
+        )
+        .await?
+    {
+        Ok(o) => o,
+        Err(r) => return Ok(r.into_response()),
+    };
+    let mut ack = CheckInAck {
+        reply_to: message_id_hex(&opened.header.message_id),
+        seq: 0,
+        status: AckStatus::Stored,
+        code: None,
+        field: None,
+        message: None,
+    };
+    let refuse = |ack: &mut CheckInAck, code: &str, field: String, message: String| {
+        ack.status = AckStatus::Refused;
+        ack.code = Some(code.to_string());
+        ack.field = Some(field);
+        ack.message = Some(message);
+    };
+    match CheckIn::decode(&opened.plaintext) {
+        Err(e) => refuse(&mut ack, e.code, e.field, e.message),
+        Ok(report) => {
+            ack.seq = report.seq;
+            match state
+                .store
+                .check_in(
+                    opened.sender.tenant,
+                    opened.sender.device,
+                    &report,
+                    &state.channel.catalogue,
+                )
+                .await?
+            {
+                CheckInOutcome::Stored => {}
+                CheckInOutcome::Duplicate => ack.status = AckStatus::Duplicate,
+                CheckInOutcome::Refused(r) => refuse(&mut ack, r.code, r.field, r.message),
+                CheckInOutcome::Gone => return Ok(Refused::UnknownSender.into_response()),
+            }
+        }
+    }
+    let (status, outcome) = match (&ack.status, &ack.code) {
+        (AckStatus::Stored, _) => (StatusCode::OK, "stored".to_string()),
+        (AckStatus::Duplicate, _) => (StatusCode::OK, "duplicate".to_string()),
+        (AckStatus::Refused, code) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("refused_{}", code.as_deref().unwrap_or("unknown")),
+        ),
+    };
+    state.metrics.check_in(&outcome);
+    state
+        .channel
+        .answer(
+            &state.store,
+            now,
+            &opened.sender_key,
+            MessageType::CheckInAck,
+            status,
+            &ack.encode(),
+        )
+        .await
+}
+
+/// A printer fetches its work (sealed `fetch`), acknowledging earlier items; with `wait_ms` the
+/// request is held until work appears (the long-poll fallback where UDP is blocked).
+#[utoipa::path(post, path = "/device/v1/fetch", tag = "device",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "sealed fetch body"),
+    responses((status = 200, description = "sealed work", content_type = "application/octet-stream"),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn fetch(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let now = state.clock.now_ms();
+    let opened = match state
+        .channel
+        .open(&state.store, &state.metrics, now, MessageType::Fetch, &body)
+        .await?
+    {
+        Ok(o) => o,
+        Err(r) => return Ok(r.into_response()),
+    };
+    let req = Fetch::decode(&opened.plaintext).map_err(|e| ApiError::Unprocessable {
+        code: e.code,
+        field: e.field,
+        message: e.message,
+    })?;
+    let (tenant, device) = (opened.sender.tenant, opened.sender.device);
+    let mut items = state.store.work_fetch(tenant, device, &req.acks).await?;
+    if items.is_empty() && req.wait_ms > 0 {
+        let waiter = state.channel.waiter(device);
+        let notified = waiter.notified();
+        tokio::pin!(notified);
+        // Registered before looking again, so work queued in between is not missed.
+        notified.as_mut().enable();
+        items = state.store.work_fetch(tenant, device, &[]).await?;
+        if items.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(req.wait_ms), notified).await;
+            items = state.store.work_fetch(tenant, device, &[]).await?;
+        }
+        state.channel.forget_waiter(device, &waiter);
+    }
+    let work = Work {
+        reply_to: message_id_hex(&opened.header.message_id),
+        items: items
+            .into_iter()
+            .map(|w| WorkItem {
+                id: w.id,
+                kind: w.kind,
+                data: w.data,
+            })
+            .collect(),
+    };
+    state
+        .channel
+        .answer(
+            &state.store,
+            state.clock.now_ms(),
+            &opened.sender_key,
+            MessageType::Work,
+            StatusCode::OK,
+            &work.encode(),
+        )
+        .await
 }

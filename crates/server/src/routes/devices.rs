@@ -12,7 +12,7 @@ use printfleet_storage::devices::Device;
 use printfleet_storage::enrolment::EnrolmentToken;
 use printfleet_wire as wire;
 
-fn id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
+pub(crate) fn id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
     s.parse().map_err(|_| ApiError::NotFound)
 }
 
@@ -47,6 +47,8 @@ fn device_view(state: &AppState, d: Device) -> wire::DeviceView {
         key_version: d.key_version,
         enrolled_at_ms: d.enrolled_at_ms,
         groups: d.groups.into_iter().collect(),
+        revoked_at_ms: d.revoked_at_ms,
+        reenrol_approved_until_ms: d.reenrol_approved_until_ms,
     }
 }
 

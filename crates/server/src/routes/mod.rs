@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod auth;
 pub mod device_api;
+pub mod device_state;
+pub mod device_work;
 pub mod devices;
 pub mod groups;
 pub mod invitations;
@@ -76,7 +78,14 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::list))
         .routes(routes!(devices::get, devices::remove))
         .routes(routes!(devices::add_to_group))
+        .routes(routes!(device_state::get))
+        .routes(routes!(device_state::history))
+        .routes(routes!(device_work::list, device_work::create))
+        .routes(routes!(device_work::revoke_key))
+        .routes(routes!(device_work::approve_reenrolment))
         .routes(routes!(device_api::enrol))
+        .routes(routes!(device_api::check_in))
+        .routes(routes!(device_api::fetch))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

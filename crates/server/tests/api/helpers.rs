@@ -11,6 +11,7 @@ use printfleet_domain::{
 use printfleet_server::config::Config;
 use printfleet_server::state::AppState;
 use printfleet_server::Running;
+use printfleet_storage::enrolment::Takeover;
 use printfleet_storage::{Store, StoreKeys, StoreOptions};
 use rand::rngs::OsRng;
 use std::sync::Arc;
@@ -329,10 +330,41 @@ pub async fn enrol_printer(
     let key = printfleet_protocol::KeyPair::generate(&mut printfleet_protocol::system_rng());
     let facts =
         printfleet_domain::device::DeviceFacts::parse(serial, "LaserJet Test", "1.0").unwrap();
-    app.store
-        .enrol_device(secret.expose(), &facts, &key.public.to_bytes(), None)
+    let device = app
+        .store
+        .enrol_device(
+            secret.expose(),
+            &facts,
+            &key.public.to_bytes(),
+            None,
+            Takeover::None,
+        )
         .await
         .unwrap()
         .unwrap()
-        .device
+        .device;
+    // One report, so the printer has a state and a history like a real one.
+    let report = printfleet_protocol::messages::CheckIn {
+        seq: 1,
+        taken_at_ms: app.store.now_ms() as u64,
+        info: None,
+        meters: Some(printfleet_protocol::messages::Meters {
+            total_impressions: 10,
+            ..Default::default()
+        }),
+        supplies: None,
+        events: vec![],
+        settings: Default::default(),
+    };
+    let catalogue = printfleet_domain::catalogue::Catalogue::builtin().unwrap();
+    let stored = app
+        .store
+        .check_in(tenant, device, &report, &catalogue)
+        .await
+        .unwrap();
+    assert!(matches!(
+        stored,
+        printfleet_storage::telemetry::CheckInOutcome::Stored
+    ));
+    device
 }

@@ -188,8 +188,41 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             ),
             [204, 204, 403, 404, 204, 404, 401],
         ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/devices/{device}/state"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/devices/{device}/history"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/devices/{device}/work"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("POST", "/api/v1/tenants/{tenant}/devices/{device}/work"),
+            [201, 201, 403, 404, 201, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/devices/{device}/revoke-key",
+            ),
+            [204, 204, 403, 404, 204, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/devices/{device}/approve-re-enrolment",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
         // Printers authenticate with the enrolment token in the body; people's credentials play no part.
         (("POST", "/device/v1/enrol"), [201; 7]),
+        // Printers authenticate by their sealed bodies; a JSON body is not one (400 truncated).
+        (("POST", "/device/v1/check-in"), [400; 7]),
+        (("POST", "/device/v1/fetch"), [400; 7]),
         (
             ("GET", "/api/v1/tenants/{tenant}/audit"),
             [200, 403, 403, 403, 403, 404, 401],
@@ -234,6 +267,9 @@ fn body_for(
         ("PATCH", "/api/v1/tenants/{tenant}/roles/{role}") => json!({ "name": "Auditors 2" }),
         ("POST", "/api/v1/tenants/{tenant}/api-tokens") => json!({ "name": "automation" }),
         ("POST", "/api/v1/tenants/{tenant}/groups") => json!({ "name": "Floor 9" }),
+        ("POST", "/api/v1/tenants/{tenant}/devices/{device}/work") => {
+            json!({ "kind": "report_now" })
+        }
         ("POST", "/api/v1/tenants/{tenant}/enrolment-tokens") => {
             json!({ "name": "Building B", "valid_for_hours": 24, "max_uses": 50 })
         }

@@ -7,6 +7,7 @@ use printfleet_domain::{BuiltInRole, Ctx, DeviceId, Permission, RoleRef, Scope};
 use printfleet_protocol::heartbeat::derive_heartbeat_key;
 use printfleet_protocol::KeyPair;
 use printfleet_storage::enrolment::EnrolRefusal;
+use printfleet_storage::enrolment::Takeover;
 use printfleet_storage::resolver;
 
 conformance! {
@@ -77,6 +78,7 @@ async fn enrol(h: &Harness, ctx: &Ctx, serial: &str) -> DeviceId {
             &facts(serial),
             &key().public.to_bytes(),
             None,
+            Takeover::None,
         )
         .await
         .unwrap()
@@ -142,7 +144,7 @@ async fn check_enrolment_refusals(h: &Harness) {
     let store = &h.store;
     assert_eq!(
         store
-            .enrol_device("junk", &facts("S0"), &pk, None)
+            .enrol_device("junk", &facts("S0"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -151,7 +153,7 @@ async fn check_enrolment_refusals(h: &Harness) {
     let unknown = format!("pfe_{}", "B".repeat(43));
     assert_eq!(
         store
-            .enrol_device(&unknown, &facts("S0"), &pk, None)
+            .enrol_device(&unknown, &facts("S0"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -163,21 +165,27 @@ async fn check_enrolment_refusals(h: &Harness) {
         .unwrap();
     assert_eq!(
         store
-            .enrol_device(once.expose(), &facts("S0"), &[1, 2, 3], None)
+            .enrol_device(
+                once.expose(),
+                &facts("S0"),
+                &[1, 2, 3],
+                None,
+                Takeover::None
+            )
             .await
             .unwrap()
             .unwrap_err(),
         EnrolRefusal::BadKey
     );
     let e = store
-        .enrol_device(once.expose(), &facts("S1"), &pk, None)
+        .enrol_device(once.expose(), &facts("S1"), &pk, None, Takeover::None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(e.tenant, h.a);
     assert_eq!(
         store
-            .enrol_device(once.expose(), &facts("S2"), &pk, None)
+            .enrol_device(once.expose(), &facts("S2"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -189,7 +197,7 @@ async fn check_enrolment_refusals(h: &Harness) {
         .unwrap();
     assert_eq!(
         store
-            .enrol_device(many.expose(), &facts("S1"), &pk, None)
+            .enrol_device(many.expose(), &facts("S1"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -200,15 +208,30 @@ async fn check_enrolment_refusals(h: &Harness) {
         .enrolment_token_create(&h.ctx_b().await, "b", 3_600_000, None)
         .await
         .unwrap();
+    // ... but not with a key another live printer uses.
+    assert_eq!(
+        store
+            .enrol_device(b_token.expose(), &facts("S1"), &pk, None, Takeover::None)
+            .await
+            .unwrap()
+            .unwrap_err(),
+        EnrolRefusal::KeyInUse
+    );
     assert!(store
-        .enrol_device(b_token.expose(), &facts("S1"), &pk, None)
+        .enrol_device(
+            b_token.expose(),
+            &facts("S1"),
+            &key().public.to_bytes(),
+            None,
+            Takeover::None
+        )
         .await
         .unwrap()
         .is_ok());
     store.enrolment_token_revoke(&a, t.id).await.unwrap();
     assert_eq!(
         store
-            .enrol_device(many.expose(), &facts("S3"), &pk, None)
+            .enrol_device(many.expose(), &facts("S3"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -221,7 +244,7 @@ async fn check_enrolment_refusals(h: &Harness) {
     h.advance(60_000);
     assert_eq!(
         store
-            .enrol_device(short.expose(), &facts("S4"), &pk, None)
+            .enrol_device(short.expose(), &facts("S4"), &pk, None, Takeover::None)
             .await
             .unwrap()
             .unwrap_err(),
@@ -330,6 +353,7 @@ async fn check_device_secrets_survive_key_roll(h: &Harness) {
             &facts("R1"),
             &key().public.to_bytes(),
             None,
+            Takeover::None,
         )
         .await
         .unwrap()
