@@ -5,7 +5,10 @@ Written from the document, not from the Rust code: HPKE comes from `pyhpke`, X25
 ChaCha20-Poly1305 and HKDF from `cryptography`. It re-derives the key pairs from their IKM,
 opens every sealed body (auth mode), runs the documented opening procedure on the invalid
 bodies and compares error codes, re-derives the heartbeat keys, verifies every datagram and
-replays the sliding-window steps.
+replays the sliding-window steps. For the messages over HTTPS (§7) it opens the sealed check-in,
+acknowledgement, fetch, work and re-enrolment bodies, compares their JSON plaintexts, checks
+them with its own implementation of the shape checks of §7.2 and checks that the invalid
+payloads give the documented code and field.
 
     pip install pyhpke cryptography
     python3 tools/check_protocol_vectors.py docs/protocol-vectors.json
@@ -16,6 +19,7 @@ Exits 0 when everything matches, 1 on any mismatch, 2 on bad usage.
 import hashlib
 import json
 import sys
+import unicodedata
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -34,7 +38,14 @@ MIN_BODY_LEN = HEADER_LEN + ENC_LEN + TAG_LEN
 MAX_BODY_LEN = 65536
 INFO = b"printfleet sealed body v1"
 KEY_ID_LABEL = b"printfleet/key-id/v1"
-MESSAGE_TYPES = {0x01}
+MESSAGE_TYPES = {
+    0x01: "sealed_to_device",
+    0x02: "check_in",
+    0x03: "check_in_ack",
+    0x04: "fetch",
+    0x05: "work",
+    0x06: "re_enrol",
+}
 MAX_SKEW_MS = 300_000
 
 HB_VERSION = 1
@@ -145,19 +156,10 @@ def check_sealed(sealed):
     check(h(sealed["key_id_label_hex"]) == KEY_ID_LABEL, "key id label")
     check(sealed["max_skew_ms"] == MAX_SKEW_MS and sealed["max_body_len"] == MAX_BODY_LEN, "limits")
     keys = check_keys(sealed)
+    check(all(v["header"]["message_type"] == 0x01 for v in sealed["valid"]), "sealed.valid are sealed_to_device")
     for v in sealed["valid"]:
         name = v["name"]
-        body = h(v["body_hex"])
-        hd = v["header"]
-        check(body[:HEADER_LEN].hex() == v["header_hex"], f"{name}: header is the first 46 bytes")
-        check(body[0:3] == h(hd["magic_hex"]) == MAGIC, f"{name}: magic")
-        check((body[3], body[4], body[5]) == (hd["version"], hd["suite"], hd["message_type"]), f"{name}: version/suite/type")
-        check(body[6:14].hex() == hd["sender_key_id_hex"] == key_id(keys[v["sender"]][1]).hex(), f"{name}: sender key id")
-        check(body[14:22].hex() == hd["recipient_key_id_hex"] == key_id(keys[v["recipient"]][1]).hex(), f"{name}: recipient key id")
-        check(int.from_bytes(body[22:30], "big") == hd["timestamp_ms"], f"{name}: timestamp")
-        check(body[30:46].hex() == hd["message_id_hex"], f"{name}: message id")
-        check(body[46:78].hex() == v["enc_hex"] and body[78:].hex() == v["ciphertext_hex"], f"{name}: enc/ciphertext split")
-        check(len(body) == MIN_BODY_LEN + len(h(v["plaintext_hex"])), f"{name}: length")
+        body = check_body_fields(v, keys)
         sk, pk = keys[v["recipient"]]
         err, pt = Opener().open(body, sk, pk, keys[v["sender"]][1], v["now_ms"])
         check(err is None and pt is not None and pt.hex() == v["plaintext_hex"], f"{name}: opens to the plaintext ({err})")
@@ -180,6 +182,24 @@ def check_sealed(sealed):
     # Not in the JSON (too big): one byte over the limit.
     err, _ = Opener().open(b"\0" * (MAX_BODY_LEN + 1), *keys["printer"], keys["server"][1], 0)
     check(err == "oversized", "oversized body")
+    return keys
+
+
+def check_body_fields(v, keys):
+    """The header fields and the split of a valid body (sealed.valid and messages.valid)."""
+    name = v["name"]
+    body = h(v["body_hex"])
+    hd = v["header"]
+    check(body[:HEADER_LEN].hex() == v["header_hex"], f"{name}: header is the first 46 bytes")
+    check(body[0:3] == h(hd["magic_hex"]) == MAGIC, f"{name}: magic")
+    check((body[3], body[4], body[5]) == (hd["version"], hd["suite"], hd["message_type"]), f"{name}: version/suite/type")
+    check(body[6:14].hex() == hd["sender_key_id_hex"] == key_id(keys[v["sender"]][1]).hex(), f"{name}: sender key id")
+    check(body[14:22].hex() == hd["recipient_key_id_hex"] == key_id(keys[v["recipient"]][1]).hex(), f"{name}: recipient key id")
+    check(int.from_bytes(body[22:30], "big") == hd["timestamp_ms"], f"{name}: timestamp")
+    check(body[30:46].hex() == hd["message_id_hex"], f"{name}: message id")
+    check(body[46:78].hex() == v["enc_hex"] and body[78:].hex() == v["ciphertext_hex"], f"{name}: enc/ciphertext split")
+    check(len(body) == MIN_BODY_LEN + len(h(v["plaintext_hex"])), f"{name}: length")
+    return body
 
 
 # ---- heartbeat ---------------------------------------------------------------------------------
@@ -295,14 +315,274 @@ def check_heartbeat(hb):
     print(f"ok   replay window: {len(hb['window']['steps'])} steps, final state {len(w.to_bytes())} bytes")
 
 
+# ---- messages over HTTPS (§7) -----------------------------------------------------------------
+MAX_TEXT_LEN = 200
+MAX_TOKEN_LEN = 64
+MAX_SUPPLIES = 32
+MAX_EVENTS = 64
+MAX_SETTINGS = 512
+MAX_WORK_ITEMS = 32
+MAX_WAIT_MS = 25_000
+SUPPLY_KINDS = {"toner", "ink", "drum", "fuser", "transfer_belt", "waste_toner", "staples"}
+SUPPLY_STATES = {"ok", "low", "very_low", "empty", "missing"}
+EVENT_KINDS = {"jam", "error", "cover_open", "supply_replaced", "supply_low", "restarted"}
+ACK_STATUSES = {"stored", "duplicate", "refused"}
+OUTCOMES = {"done", "failed", "refused"}
+METERS = ["total_impressions", "mono_impressions", "colour_impressions", "simplex_sheets", "duplex_sheets",
+          "scans", "faxes_sent", "faxes_received", "jams"]
+
+
+class Refused(Exception):
+    def __init__(self, code, field=""):
+        super().__init__(code, field)
+        self.code, self.field = code, field
+
+
+def _no_duplicates(pairs):
+    names = [k for k, _ in pairs]
+    if len(set(names)) != len(names):
+        raise Refused("bad_payload")
+    return dict(pairs)
+
+
+def _no_constant(_):
+    raise Refused("bad_payload")  # NaN, Infinity: not JSON
+
+
+def is_u64(v):
+    return type(v) is int and 0 <= v < 2**64
+
+
+def is_i64(v):
+    return type(v) is int and -(2**63) <= v < 2**63
+
+
+def types(obj, spec):
+    """Phase 1 of §7.2: required members present, every member of its type, else bad_payload
+    with an empty field. spec: member -> (required, predicate). A sender never sends null;
+    this receiver refuses it (allowed by §7.2)."""
+    if type(obj) is not dict:
+        raise Refused("bad_payload")
+    for member, (required, ok) in spec.items():
+        if member not in obj:
+            if required:
+                raise Refused("bad_payload")
+            continue
+        if not ok(obj[member]):
+            raise Refused("bad_payload")
+    return True
+
+
+def is_str(v):
+    return type(v) is str
+
+
+def list_of(spec):
+    return lambda v: type(v) is list and all(types(x, spec) for x in v)
+
+
+def one_of(values):
+    return lambda v: type(v) is str and v in values
+
+
+CAPABILITIES = {k: (True, lambda v: type(v) is bool) for k in ("colour", "duplex", "scan", "fax")}
+DEVICE_INFO = {
+    "name": (True, is_str), "model": (True, is_str), "serial": (True, is_str), "firmware": (True, is_str),
+    "region": (False, is_str), "language": (False, is_str),
+    "capabilities": (True, lambda v: types(v, CAPABILITIES)),
+}
+METERS_SPEC = {m: (m == "total_impressions", is_u64) for m in METERS}
+SUPPLY = {
+    "id": (True, is_str), "kind": (True, one_of(SUPPLY_KINDS)), "colour": (False, is_str),
+    "level_percent": (False, is_u64), "capacity_pages": (False, is_u64), "pages": (False, is_u64),
+    "part_number": (False, is_str), "state": (True, one_of(SUPPLY_STATES)),
+}
+EVENT = {"at_ms": (True, is_u64), "kind": (True, one_of(EVENT_KINDS)), "code": (False, is_str), "detail": (False, is_str)}
+
+
+def reported_value_form(v):
+    """The form of a ReportedValue (§7.3), or None."""
+    if type(v) is bool:
+        return "bool"
+    if is_i64(v):
+        return "integer"
+    if type(v) is str:
+        return "string"
+    if type(v) is dict:
+        if type(v.get("set")) is bool:
+            return "secret"
+        if type(v.get("sha256")) is str and is_u64(v.get("not_after_ms")):
+            return "certificate"
+    return None
+
+
+CHECK_IN = {
+    "seq": (True, is_u64), "taken_at_ms": (True, is_u64),
+    "info": (False, lambda v: types(v, DEVICE_INFO)),
+    "meters": (False, lambda v: types(v, METERS_SPEC)),
+    "supplies": (False, list_of(SUPPLY)),
+    "events": (False, list_of(EVENT)),
+    "settings": (False, lambda v: type(v) is dict and all(reported_value_form(x) for x in v.values())),
+}
+CHECK_IN_ACK = {
+    "reply_to": (True, is_str), "seq": (True, is_u64), "status": (True, one_of(ACK_STATUSES)),
+    "code": (False, is_str), "field": (False, is_str), "message": (False, is_str),
+}
+WORK_ACK = {"id": (True, is_str), "outcome": (True, one_of(OUTCOMES)), "reason": (False, is_str)}
+FETCH = {"acks": (False, list_of(WORK_ACK)), "wait_ms": (False, is_u64)}
+WORK_ITEM = {"id": (True, is_str), "kind": (True, is_str), "data": (False, lambda v: True)}
+WORK = {"reply_to": (True, is_str), "items": (True, list_of(WORK_ITEM))}
+RE_ENROL = {"printer_id": (True, is_str), "new_public_key": (True, is_str)}
+SPECS = {0x02: CHECK_IN, 0x03: CHECK_IN_ACK, 0x04: FETCH, 0x05: WORK, 0x06: RE_ENROL}
+
+
+def text(field, value, limit):
+    if value is None:
+        return
+    if len(value) > limit:  # characters (code points), not bytes
+        raise Refused("too_long", field)
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise Refused("bad_payload", field)
+
+
+def count(field, values, limit):
+    if values is not None and len(values) > limit:
+        raise Refused("too_many", field)
+
+
+def limits(message_type, m):
+    """Phase 2 of §7.2: the limits, in the documented order."""
+    if message_type == 0x02:
+        info = m.get("info")
+        if info is not None:
+            for f, limit in (("name", MAX_TEXT_LEN), ("model", MAX_TEXT_LEN), ("serial", MAX_TOKEN_LEN),
+                             ("firmware", MAX_TOKEN_LEN), ("region", MAX_TOKEN_LEN), ("language", MAX_TOKEN_LEN)):
+                text(f"info.{f}", info.get(f), limit)
+        supplies = m.get("supplies")
+        count("supplies", supplies, MAX_SUPPLIES)
+        for i, s in enumerate(supplies or []):
+            text(f"supplies[{i}].id", s["id"], MAX_TOKEN_LEN)
+            text(f"supplies[{i}].colour", s.get("colour"), MAX_TOKEN_LEN)
+            text(f"supplies[{i}].part_number", s.get("part_number"), MAX_TOKEN_LEN)
+            if s.get("level_percent", 0) > 100:
+                raise Refused("out_of_range", f"supplies[{i}].level_percent")
+            if any(o["id"] == s["id"] for o in supplies[:i]):
+                raise Refused("bad_payload", f"supplies[{i}].id")
+        events = m.get("events")
+        count("events", events, MAX_EVENTS)
+        for i, e in enumerate(events or []):
+            text(f"events[{i}].code", e.get("code"), MAX_TOKEN_LEN)
+            text(f"events[{i}].detail", e.get("detail"), MAX_TEXT_LEN)
+        settings = m.get("settings", {})
+        count("settings", settings, MAX_SETTINGS)
+        for sid in sorted(settings, key=lambda k: k.encode("utf-8")):
+            text("settings", sid, MAX_TOKEN_LEN)
+            v = settings[sid]
+            form = reported_value_form(v)
+            if form == "string":
+                text(f"settings.{sid}", v, MAX_TEXT_LEN)
+            elif form == "certificate":
+                fp = v["sha256"]
+                if len(fp) != 64 or any(c not in "0123456789abcdefABCDEF" for c in fp):
+                    raise Refused("bad_payload", f"settings.{sid}.sha256")
+    elif message_type == 0x04:
+        acks = m.get("acks")
+        count("acks", acks, MAX_WORK_ITEMS)
+        for i, a in enumerate(acks or []):
+            text(f"acks[{i}].id", a["id"], MAX_TOKEN_LEN)
+            text(f"acks[{i}].reason", a.get("reason"), MAX_TEXT_LEN)
+        if m.get("wait_ms", 0) > MAX_WAIT_MS:
+            raise Refused("out_of_range", "wait_ms")
+    elif message_type == 0x05:
+        count("items", m["items"], MAX_WORK_ITEMS)
+        for i, w in enumerate(m["items"]):
+            text(f"items[{i}].id", w["id"], MAX_TOKEN_LEN)
+            text(f"items[{i}].kind", w["kind"], MAX_TOKEN_LEN)
+    elif message_type == 0x06:
+        text("printer_id", m["printer_id"], MAX_TOKEN_LEN)
+        text("new_public_key", m["new_public_key"], MAX_TOKEN_LEN)
+
+
+def shape(message_type, plaintext):
+    """The shape checks of §7.2: None, or (code, field) of the first failure."""
+    try:
+        try:
+            m = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+            json.dumps(m, ensure_ascii=False).encode("utf-8")  # lone surrogates (\ud800) are not Unicode
+        except (UnicodeError, ValueError):
+            raise Refused("bad_payload") from None
+        types(m, SPECS[message_type])
+        limits(message_type, m)
+    except Refused as r:
+        return r.code, r.field
+    return None
+
+
+def uuid_string(b):
+    x = b.hex()
+    return f"{x[0:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
+
+
+def check_messages(msgs, keys, printer_id):
+    nk = msgs["new_printer_key"]
+    kp = SUITE.kem.derive_key_pair(h(nk["ikm_hex"]))
+    new_pk = kp.public_key.to_public_bytes()
+    check(new_pk.hex() == nk["public_key_hex"] and clamp(kp.private_key.to_private_bytes()).hex() == nk["private_key_hex"], "new printer key pair")
+    check(key_id(new_pk).hex() == nk["key_id_hex"], "new printer key id")
+    opened = {}
+    for v in msgs["valid"]:
+        name = v["name"]
+        body = check_body_fields(v, keys)
+        mtype = body[5]
+        check(MESSAGE_TYPES.get(mtype) == name, f"{name}: message type {mtype:#04x}")
+        direction = (v["sender"], v["recipient"])
+        printer_to_server = mtype in (0x02, 0x04, 0x06)
+        check(direction == (("printer", "server") if printer_to_server else ("server", "printer")), f"{name}: direction")
+        sk, pk = keys[v["recipient"]]
+        err, pt = Opener().open(body, sk, pk, keys[v["sender"]][1], v["now_ms"])
+        check(err is None and pt is not None and pt.hex() == v["plaintext_hex"], f"{name}: opens to the plaintext ({err})")
+        if pt is None:
+            continue
+        m = json.loads(pt.decode("utf-8"))
+        check(m == v["plaintext_json"], f"{name}: plaintext JSON")
+        check(shape(mtype, pt) is None, f"{name}: passes the shape checks ({shape(mtype, pt)})")
+        opened[name] = (body[30:46].hex(), m)
+        print(f"ok   message {name}: {len(body)} bytes, plaintext {len(pt)} bytes")
+    # The exchanges fit together (§7.3, §7.4, §6.1).
+    if {"check_in", "check_in_ack", "fetch", "work", "re_enrol"} <= opened.keys():
+        ci_id, ci = opened["check_in"]
+        ack = opened["check_in_ack"][1]
+        check(ack["reply_to"] == ci_id and ack["seq"] == ci["seq"] and ack["status"] == "stored", "check_in_ack answers the check_in")
+        forms = {reported_value_form(x) for x in ci.get("settings", {}).values()}
+        check(len(ci.get("supplies", [])) >= 2 and any(e["kind"] == "jam" for e in ci.get("events", [])), "check_in: supplies and a jam")
+        check(forms == {"bool", "string", "integer", "secret", "certificate"}, "check_in: every setting form")
+        work = opened["work"][1]
+        check(work["reply_to"] == opened["fetch"][0], "work answers the fetch")
+        check([i["kind"] for i in work["items"]] == ["report_now"] and "data" not in work["items"][0], "work: one report_now item without data")
+        re = opened["re_enrol"][1]
+        check(re["new_public_key"] == new_pk.hex(), "re_enrol names the new key")
+        check(re["printer_id"] == uuid_string(printer_id), "re_enrol names the printer id")
+    else:
+        check(False, "messages.valid has one body of each type 0x02-0x06")
+    for v in msgs["invalid_payloads"]:
+        pt = h(v["plaintext_hex"])
+        if "plaintext" in v:
+            check(v["plaintext"].encode("utf-8") == pt, f"{v['name']}: plaintext text")
+        got = shape(v["message_type"], pt)
+        want = (v["expected_code"], v["expected_field"])
+        check(got == want, f"{v['name']}: expected {want}, got {got}")
+        print(f"ok   invalid payload {v['name']}: {got}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
     with open(sys.argv[1], encoding="utf-8") as f:
         vectors = json.load(f)
-    check_sealed(vectors["sealed"])
+    keys = check_sealed(vectors["sealed"])
     check_heartbeat(vectors["heartbeat"])
+    check_messages(vectors["messages"], keys, h(vectors["heartbeat"]["printer_id_hex"]))
     if failures:
         print(f"FAILED: {len(failures)} of {checks} checks")
         return 1

@@ -66,6 +66,11 @@ impl DeviceClient {
         &self.enrolment
     }
 
+    /// Gives the enrolment back (e.g. to talk to other server addresses).
+    pub fn into_enrolment(self) -> Enrolment {
+        self.enrolment
+    }
+
     /// The base URL in use (the last that answered).
     pub fn base(&self) -> &str {
         let i = self.current.load(Ordering::Relaxed) % self.bases.len().max(1);

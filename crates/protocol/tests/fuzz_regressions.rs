@@ -116,3 +116,8 @@ fn window_restore() {
 fn sealed_to_device() {
     check_target("sealed_to_device");
 }
+
+#[test]
+fn messages() {
+    check_target("messages");
+}

@@ -13,6 +13,11 @@ use printfleet_protocol::heartbeat::{
     RequestType,
 };
 use printfleet_protocol::keys::KEY_ID_LABEL;
+use printfleet_protocol::messages::{
+    message_id_hex, AckStatus, Capabilities, CheckIn, CheckInAck, DeviceInfo, Event, EventKind,
+    Fetch, MessageError, Meters, Outcome, ReEnrol, ReportedValue, Supply, SupplyKind, SupplyState,
+    Work, WorkAck, WorkItem,
+};
 use printfleet_protocol::sealed::{DEFAULT_MAX_SKEW_MS, INFO};
 use printfleet_protocol::{
     open, seal, Header, KeyPair, MessageId, MessageType, OpenError, OpenLimits, ReplayCache,
@@ -33,6 +38,7 @@ struct Vectors {
     description: &'static str,
     sealed: Sealed,
     heartbeat: Heartbeat,
+    messages: Messages,
 }
 
 #[derive(Serialize)]
@@ -572,6 +578,495 @@ fn heartbeat_vectors() -> Heartbeat {
     }
 }
 
+#[derive(Serialize)]
+struct Messages {
+    /// The key pair a `re_enrol` proof moves the printer to.
+    new_printer_key: KeyVector,
+    valid: Vec<MessageVector>,
+    invalid_payloads: Vec<InvalidPayload>,
+}
+
+#[derive(Serialize)]
+struct MessageVector {
+    name: &'static str,
+    sender: &'static str,
+    recipient: &'static str,
+    rng_seed_hex: String,
+    header: HeaderVector,
+    header_hex: String,
+    /// The plaintext as JSON (compare as JSON: member order and spacing are the encoder's).
+    plaintext_json: serde_json::Value,
+    plaintext_hex: String,
+    enc_hex: String,
+    ciphertext_hex: String,
+    body_hex: String,
+    now_ms: u64,
+}
+
+#[derive(Serialize)]
+struct InvalidPayload {
+    name: &'static str,
+    message_type: u8,
+    /// The plaintext as text, when it is UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<String>,
+    plaintext_hex: String,
+    expected_code: &'static str,
+    expected_field: String,
+}
+
+/// Seals `plaintext` as a body of `message_type` from one vector key pair to the other, opens it
+/// again with this crate and returns the vector.
+#[allow(clippy::too_many_arguments)]
+fn message_vector(
+    name: &'static str,
+    message_type: MessageType,
+    (sender_name, sender): (&'static str, &KeyPair),
+    (recipient_name, recipient): (&'static str, &KeyPair),
+    seed: [u8; 32],
+    message_id: [u8; 16],
+    plaintext: &[u8],
+) -> MessageVector {
+    let header = Header {
+        message_type,
+        sender_key_id: sender.key_id(),
+        recipient_key_id: recipient.key_id(),
+        timestamp_ms: TS,
+        message_id: MessageId(message_id),
+    };
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let body = seal(
+        &recipient.public,
+        &sender.private,
+        &sender.public,
+        &header,
+        plaintext,
+        &mut rng,
+    )
+    .unwrap()
+    .into_bytes();
+    let (h, p) = open(
+        &recipient.private,
+        &sender.public,
+        &body,
+        &OpenLimits::new(TS),
+        &mut ReplayCache::new(4),
+    )
+    .unwrap();
+    assert_eq!((h, p.as_slice()), (header, plaintext), "{name}");
+    let b = header.encode();
+    MessageVector {
+        name,
+        sender: sender_name,
+        recipient: recipient_name,
+        rng_seed_hex: hex::encode(seed),
+        header: HeaderVector {
+            magic_hex: hex::encode(&b[0..3]),
+            version: b[3],
+            suite: b[4],
+            message_type: b[5],
+            sender_key_id_hex: hex::encode(header.sender_key_id.0),
+            recipient_key_id_hex: hex::encode(header.recipient_key_id.0),
+            timestamp_ms: header.timestamp_ms,
+            message_id_hex: hex::encode(header.message_id.0),
+        },
+        header_hex: hex::encode(b),
+        plaintext_json: serde_json::from_slice(plaintext).unwrap(),
+        plaintext_hex: hex::encode(plaintext),
+        enc_hex: hex::encode(&body[HEADER_LEN..HEADER_LEN + ENC_LEN]),
+        ciphertext_hex: hex::encode(&body[HEADER_LEN + ENC_LEN..]),
+        body_hex: hex::encode(&body),
+        now_ms: TS,
+    }
+}
+
+/// The printer id of the heartbeat vectors (`a0 a1 … af`) as the UUID string of the API.
+const PRINTER_ID: &str = "a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf";
+
+/// A realistic report: device facts, meters, two supplies, a jam, and settings of every form
+/// (bool, enum, integer, secret, certificate).
+fn sample_check_in() -> CheckIn {
+    CheckIn {
+        seq: 42,
+        taken_at_ms: TS - 2_000,
+        info: Some(DeviceInfo {
+            name: "Drucker 2. OG Süd".into(),
+            model: "LaserJet M507".into(),
+            serial: "CNB1234567".into(),
+            firmware: "2506.1".into(),
+            region: Some("DE".into()),
+            language: Some("de".into()),
+            capabilities: Capabilities {
+                colour: false,
+                duplex: true,
+                scan: false,
+                fax: false,
+            },
+        }),
+        meters: Some(Meters {
+            total_impressions: 48_213,
+            mono_impressions: Some(48_213),
+            simplex_sheets: Some(20_117),
+            duplex_sheets: Some(14_048),
+            jams: Some(37),
+            ..Meters::default()
+        }),
+        supplies: Some(vec![
+            Supply {
+                id: "toner-black".into(),
+                kind: SupplyKind::Toner,
+                colour: Some("black".into()),
+                level_percent: Some(12),
+                capacity_pages: Some(9_000),
+                pages: Some(7_920),
+                part_number: Some("CF287A".into()),
+                state: SupplyState::Low,
+            },
+            Supply {
+                id: "fuser".into(),
+                kind: SupplyKind::Fuser,
+                colour: None,
+                level_percent: Some(85),
+                capacity_pages: Some(150_000),
+                pages: Some(22_500),
+                part_number: Some("RM2-1256".into()),
+                state: SupplyState::Ok,
+            },
+        ]),
+        events: vec![Event {
+            at_ms: TS - 600_000,
+            kind: EventKind::Jam,
+            code: Some("13.B2.D1".into()),
+            detail: Some("Jam in tray 2".into()),
+        }],
+        settings: [
+            ("network.telnet.enabled", ReportedValue::Bool(false)),
+            (
+                "security.tls.min_version",
+                ReportedValue::Text("1.2".into()),
+            ),
+            (
+                "security.control_panel.inactivity_timeout",
+                ReportedValue::Integer(60),
+            ),
+            (
+                "security.ews.admin_password",
+                ReportedValue::Secret { set: true },
+            ),
+            (
+                "security.cert.id",
+                ReportedValue::Certificate {
+                    sha256: hex::encode(seq(0xe0)),
+                    not_after_ms: 1_798_761_600_000, // 2027-01-01T00:00:00Z
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), v))
+        .collect(),
+    }
+}
+
+fn message_vectors() -> Messages {
+    let server = KeyPair::derive(&seq(0x00));
+    let printer = KeyPair::derive(&seq(0x20));
+    let (new_key, new_key_v) = key_vector(&seq(0xc0));
+    let ids: [[u8; 16]; 5] =
+        std::array::from_fn(|n| std::array::from_fn(|i| 0x20 + 0x10 * n as u8 + i as u8));
+
+    let check_in = sample_check_in();
+    let ack = CheckInAck {
+        reply_to: message_id_hex(&MessageId(ids[0])),
+        seq: check_in.seq,
+        status: AckStatus::Stored,
+        code: None,
+        field: None,
+        message: None,
+    };
+    let fetch = Fetch {
+        acks: vec![WorkAck {
+            id: "3f2b8c1e-5d4a-4b6c-9e7f-0a1b2c3d4e5f".into(),
+            outcome: Outcome::Done,
+            reason: None,
+        }],
+        wait_ms: 25_000,
+    };
+    let work = Work {
+        reply_to: message_id_hex(&MessageId(ids[2])),
+        items: vec![WorkItem {
+            id: "6f1c2a9e-3b4d-4e5f-8a6b-7c8d9e0f1a2b".into(),
+            kind: "report_now".into(),
+            data: serde_json::Value::Null,
+        }],
+    };
+    let re_enrol = ReEnrol {
+        printer_id: PRINTER_ID.into(),
+        new_public_key: hex::encode(new_key.public.to_bytes()),
+    };
+    // Every plaintext decodes to what was encoded.
+    assert_eq!(CheckIn::decode(&check_in.encode()), Ok(check_in.clone()));
+    assert_eq!(CheckInAck::decode(&ack.encode()), Ok(ack.clone()));
+    assert_eq!(Fetch::decode(&fetch.encode()), Ok(fetch.clone()));
+    assert_eq!(Work::decode(&work.encode()), Ok(work.clone()));
+    assert_eq!(ReEnrol::decode(&re_enrol.encode()), Ok(re_enrol.clone()));
+
+    let p = ("printer", &printer);
+    let s = ("server", &server);
+    let valid = vec![
+        message_vector(
+            "check_in",
+            MessageType::CheckIn,
+            p,
+            s,
+            seq(0x11),
+            ids[0],
+            &check_in.encode(),
+        ),
+        message_vector(
+            "check_in_ack",
+            MessageType::CheckInAck,
+            s,
+            p,
+            seq(0x12),
+            ids[1],
+            &ack.encode(),
+        ),
+        message_vector(
+            "fetch",
+            MessageType::Fetch,
+            p,
+            s,
+            seq(0x13),
+            ids[2],
+            &fetch.encode(),
+        ),
+        message_vector(
+            "work",
+            MessageType::Work,
+            s,
+            p,
+            seq(0x14),
+            ids[3],
+            &work.encode(),
+        ),
+        message_vector(
+            "re_enrol",
+            MessageType::ReEnrol,
+            p,
+            s,
+            seq(0x15),
+            ids[4],
+            &re_enrol.encode(),
+        ),
+    ];
+    Messages {
+        new_printer_key: new_key_v,
+        valid,
+        invalid_payloads: invalid_payloads(&check_in),
+    }
+}
+
+/// The decoder of a plaintext of `message_type`.
+fn decode(message_type: MessageType, plaintext: &[u8]) -> Result<(), MessageError> {
+    match message_type {
+        MessageType::CheckIn => CheckIn::decode(plaintext).map(drop),
+        MessageType::CheckInAck => CheckInAck::decode(plaintext).map(drop),
+        MessageType::Fetch => Fetch::decode(plaintext).map(drop),
+        MessageType::Work => Work::decode(plaintext).map(drop),
+        MessageType::ReEnrol => ReEnrol::decode(plaintext).map(drop),
+        MessageType::SealedToDevice => panic!("not a JSON plaintext"),
+    }
+}
+
+/// Plaintexts the shape checks (docs/protocol.md §7.2) refuse, with the code and field.
+fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
+    let changed = |f: &dyn Fn(&mut CheckIn)| {
+        let mut c = sample.clone();
+        f(&mut c);
+        c.encode()
+    };
+    let supply = |n: usize| Supply {
+        id: format!("staples-{n}"),
+        kind: SupplyKind::Staples,
+        colour: None,
+        level_percent: None,
+        capacity_pages: None,
+        pages: None,
+        part_number: None,
+        state: SupplyState::Ok,
+    };
+    let ci = MessageType::CheckIn;
+    let cases: Vec<(&'static str, MessageType, Vec<u8>, &'static str, &str)> = vec![
+        (
+            "supply_level_101",
+            ci,
+            changed(&|c| c.supplies.as_mut().unwrap()[1].level_percent = Some(101)),
+            "out_of_range",
+            "supplies[1].level_percent",
+        ),
+        (
+            "part_number_65_characters",
+            ci,
+            changed(&|c| {
+                c.supplies.as_mut().unwrap()[0].part_number = Some("C".repeat(65));
+            }),
+            "too_long",
+            "supplies[0].part_number",
+        ),
+        (
+            "name_201_characters_402_bytes",
+            ci,
+            changed(&|c| c.info.as_mut().unwrap().name = "ü".repeat(201)),
+            "too_long",
+            "info.name",
+        ),
+        (
+            "33_supplies",
+            ci,
+            changed(&|c| c.supplies = Some((0..33).map(supply).collect())),
+            "too_many",
+            "supplies",
+        ),
+        (
+            "repeated_supply_id",
+            ci,
+            changed(&|c| {
+                let s = c.supplies.as_mut().unwrap();
+                s[1].id = s[0].id.clone();
+            }),
+            "bad_payload",
+            "supplies[1].id",
+        ),
+        (
+            "control_character_in_event_detail",
+            ci,
+            changed(&|c| c.events[0].detail = Some("Jam\nin tray 2".into())),
+            "bad_payload",
+            "events[0].detail",
+        ),
+        (
+            "certificate_sha256_not_hex",
+            ci,
+            changed(&|c| {
+                c.settings.insert(
+                    "security.cert.id".into(),
+                    ReportedValue::Certificate {
+                        sha256: "not a fingerprint".into(),
+                        not_after_ms: 0,
+                    },
+                );
+            }),
+            "bad_payload",
+            "settings.security.cert.id.sha256",
+        ),
+        (
+            "negative_seq",
+            ci,
+            br#"{"seq":-1,"taken_at_ms":1767225598000}"#.to_vec(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "seq_missing",
+            ci,
+            br#"{"taken_at_ms":1767225598000}"#.to_vec(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "unknown_supply_kind",
+            ci,
+            br#"{"seq":1,"taken_at_ms":1767225598000,"supplies":[{"id":"x","kind":"Toner","state":"ok"}]}"#
+                .to_vec(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "setting_value_fraction",
+            ci,
+            br#"{"seq":1,"taken_at_ms":1767225598000,"settings":{"security.control_panel.inactivity_timeout":60.5}}"#
+                .to_vec(),
+            "bad_payload",
+            "",
+        ),
+        ("not_utf8", ci, b"{\"seq\":1,\"taken_at_ms\":\xff}".to_vec(), "bad_payload", ""),
+        (
+            "fetch_wait_ms_25001",
+            MessageType::Fetch,
+            br#"{"wait_ms":25001}"#.to_vec(),
+            "out_of_range",
+            "wait_ms",
+        ),
+        (
+            "fetch_33_acks",
+            MessageType::Fetch,
+            Fetch {
+                acks: (0..33)
+                    .map(|n| WorkAck {
+                        id: format!("item-{n}"),
+                        outcome: Outcome::Done,
+                        reason: None,
+                    })
+                    .collect(),
+                wait_ms: 0,
+            }
+            .encode(),
+            "too_many",
+            "acks",
+        ),
+        (
+            "work_33_items",
+            MessageType::Work,
+            Work {
+                reply_to: "404142434445464748494a4b4c4d4e4f".into(),
+                items: (0..33)
+                    .map(|n| WorkItem {
+                        id: format!("item-{n}"),
+                        kind: "report_now".into(),
+                        data: serde_json::Value::Null,
+                    })
+                    .collect(),
+            }
+            .encode(),
+            "too_many",
+            "items",
+        ),
+        (
+            "check_in_ack_unknown_status",
+            MessageType::CheckInAck,
+            br#"{"reply_to":"202122232425262728292a2b2c2d2e2f","seq":42,"status":"lost"}"#.to_vec(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "re_enrol_key_too_long",
+            MessageType::ReEnrol,
+            format!(
+                r#"{{"printer_id":"{PRINTER_ID}","new_public_key":"{}"}}"#,
+                "0".repeat(66)
+            )
+            .into_bytes(),
+            "too_long",
+            "new_public_key",
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, message_type, plaintext, code, field)| {
+            let e = decode(message_type, &plaintext).unwrap_err();
+            assert_eq!((e.code, e.field.as_str()), (code, field), "{name}");
+            InvalidPayload {
+                name,
+                message_type: message_type as u8,
+                plaintext: String::from_utf8(plaintext.clone()).ok(),
+                plaintext_hex: hex::encode(&plaintext),
+                expected_code: e.code,
+                expected_field: e.field,
+            }
+        })
+        .collect()
+}
+
 fn vectors_json() -> String {
     let v = Vectors {
         description: "Printfleet device protocol test vectors (docs/protocol.md). Generated by \
@@ -579,6 +1074,7 @@ fn vectors_json() -> String {
                       independently by tools/check_protocol_vectors.py. Hex is lowercase.",
         sealed: sealed_vectors(),
         heartbeat: heartbeat_vectors(),
+        messages: message_vectors(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap();
     s.push('\n');

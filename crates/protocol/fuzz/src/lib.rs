@@ -16,21 +16,26 @@ use printfleet_protocol::heartbeat::{
     self, derive_heartbeat_key, Answer, AnswerType, HeartbeatError, HeartbeatKeys, ReplayWindow,
     WINDOW_BYTES_LEN, WINDOW_SIZE,
 };
+use printfleet_protocol::messages::{
+    CheckIn, CheckInAck, Fetch, MessageError, ReEnrol, Work, MAX_EVENTS, MAX_SETTINGS,
+    MAX_SUPPLIES, MAX_WAIT_MS, MAX_WORK_ITEMS,
+};
 use printfleet_protocol::{
-    open, peek_header, Header, KeyPair, OpenError, OpenLimits, ReplayCache, SealedToDevice,
-    MAX_BODY_LEN,
+    open, peek_header, Header, KeyPair, MessageType, OpenError, OpenLimits, ReplayCache,
+    SealedToDevice, MAX_BODY_LEN,
 };
 
 /// A fuzz harness: takes the fuzzer's bytes, panics only on a bug.
 pub type Harness = fn(&[u8]);
 
 /// Every harness, by fuzz target name (`fuzz_targets/<name>.rs`).
-pub const TARGETS: [(&str, Harness); 5] = [
+pub const TARGETS: [(&str, Harness); 6] = [
     ("sealed_open", sealed_open),
     ("heartbeat_request", heartbeat_request),
     ("heartbeat_answer", heartbeat_answer),
     ("window_restore", window_restore),
     ("sealed_to_device", sealed_to_device),
+    ("messages", messages),
 ];
 
 /// `now_ms` of the test vectors (2026-01-01T00:00:00Z): the valid vector bodies are fresh.
@@ -64,9 +69,9 @@ fn heartbeat_keys() -> &'static HeartbeatKeys {
 }
 
 /// Sealed body → `Header::parse` / `peek_header` under several limits, then `open` by the printer
-/// (the real direction: server → printer) with a fresh replay cache, then once more by the server
-/// (the key ids of a server → printer body name the wrong recipient), then, for stale bodies,
-/// with limits at the ends of the clock.
+/// (server → printer) with a fresh replay cache, then by the server (printer → server), then,
+/// for stale bodies, with limits at the ends of the clock. An opened plaintext goes on to the
+/// decoder of its message type, as the receiver would use it.
 pub fn sealed_open(data: &[u8]) {
     let k = sealed_keys();
     let limits = OpenLimits::new(NOW_MS);
@@ -111,8 +116,8 @@ pub fn sealed_open(data: &[u8]) {
                 &mut cache,
             );
             assert_eq!(again, Err(OpenError::Replayed), "second open");
-            // What the printer does next with a sealed_to_device body.
-            let _ = SealedToDevice::decode(plaintext);
+            // What the printer does next with the plaintext.
+            decode_plaintext(h.message_type, plaintext);
         }
         Err(e) => {
             // Checks 1-7 are those of the header alone, in the same order.
@@ -125,7 +130,7 @@ pub fn sealed_open(data: &[u8]) {
         }
     }
 
-    // The server's side: a body for the printer names the wrong recipient.
+    // The server's side (a body for the printer names the wrong recipient here).
     let mut cache = ReplayCache::new(4);
     let by_server = open(
         &k.server.private,
@@ -134,8 +139,13 @@ pub fn sealed_open(data: &[u8]) {
         &limits,
         &mut cache,
     );
-    if let Err(e) = by_server {
-        assert!(cache.is_empty(), "refused body recorded: {e:?}");
+    match by_server {
+        Ok((h, plaintext)) => {
+            assert_eq!(Ok(h), parsed, "opened header != parsed header");
+            assert_eq!(cache.len(), 1, "an opened body is recorded");
+            decode_plaintext(h.message_type, &plaintext);
+        }
+        Err(e) => assert!(cache.is_empty(), "refused body recorded: {e:?}"),
     }
 
     // Saturating freshness and expiry arithmetic at the ends of the clock, for bodies refused
@@ -154,6 +164,30 @@ pub fn sealed_open(data: &[u8]) {
             &mut ReplayCache::new(1),
         );
         assert!(r != Err(OpenError::Stale), "stale under an unbounded skew");
+    }
+}
+
+/// The decoder a receiver applies to an opened plaintext of `message_type` (never panics).
+fn decode_plaintext(message_type: MessageType, plaintext: &[u8]) {
+    match message_type {
+        MessageType::SealedToDevice => {
+            let _ = SealedToDevice::decode(plaintext);
+        }
+        MessageType::CheckIn => {
+            let _ = CheckIn::decode(plaintext);
+        }
+        MessageType::CheckInAck => {
+            let _ = CheckInAck::decode(plaintext);
+        }
+        MessageType::Fetch => {
+            let _ = Fetch::decode(plaintext);
+        }
+        MessageType::Work => {
+            let _ = Work::decode(plaintext);
+        }
+        MessageType::ReEnrol => {
+            let _ = ReEnrol::decode(plaintext);
+        }
     }
 }
 
@@ -347,5 +381,70 @@ pub fn sealed_to_device(data: &[u8]) {
             let _ = format!("{p:?}");
         }
         Err(e) => assert!(!e.code().is_empty()),
+    }
+}
+
+/// A refusal of a JSON plaintext has one of the codes of `docs/protocol.md` §7.2, and names the
+/// member unless it is a `bad_payload` of the whole plaintext.
+fn assert_message_error(what: &str, e: &MessageError) {
+    assert!(
+        ["bad_payload", "too_long", "too_many", "out_of_range"].contains(&e.code),
+        "{what}: undocumented code {e:?}"
+    );
+    assert!(
+        e.code == "bad_payload" || !e.field.is_empty(),
+        "{what}: {} without a field",
+        e.code
+    );
+}
+
+/// A JSON plaintext of types `0x02`–`0x06` → every decoder: `CheckIn`, `CheckInAck`, `Fetch`,
+/// `Work`, `ReEnrol`. What decodes is within the limits of §7.2, and re-encodes to bytes that
+/// decode to the same value (for `Work` only to the same number of items: its `data` is any
+/// JSON, whose floats need not survive a round trip exactly); encoding is stable.
+pub fn messages(data: &[u8]) {
+    match CheckIn::decode(data) {
+        Ok(c) => {
+            assert_eq!(c.check(), Ok(()), "decoded check-in fails its own check");
+            assert!(c.supplies.as_ref().map_or(0, Vec::len) <= MAX_SUPPLIES);
+            assert!(c.events.len() <= MAX_EVENTS && c.settings.len() <= MAX_SETTINGS);
+            assert!(c
+                .supplies
+                .iter()
+                .flatten()
+                .all(|s| s.level_percent.is_none_or(|l| l <= 100)));
+            let bytes = c.encode();
+            let again = CheckIn::decode(&bytes);
+            assert_eq!(again.as_ref(), Ok(&c), "check-in round trip");
+            assert_eq!(again.map(|x| x.encode()), Ok(bytes), "check-in encoding");
+        }
+        Err(e) => assert_message_error("check_in", &e),
+    }
+    match CheckInAck::decode(data) {
+        Ok(a) => assert_eq!(CheckInAck::decode(&a.encode()), Ok(a), "ack round trip"),
+        Err(e) => assert_message_error("check_in_ack", &e),
+    }
+    match Fetch::decode(data) {
+        Ok(f) => {
+            assert!(f.wait_ms <= MAX_WAIT_MS && f.acks.len() <= MAX_WORK_ITEMS);
+            assert_eq!(Fetch::decode(&f.encode()), Ok(f), "fetch round trip");
+        }
+        Err(e) => assert_message_error("fetch", &e),
+    }
+    match Work::decode(data) {
+        Ok(w) => {
+            assert!(w.items.len() <= MAX_WORK_ITEMS);
+            let again = Work::decode(&w.encode());
+            assert_eq!(
+                again.map(|x| x.items.len()),
+                Ok(w.items.len()),
+                "work round trip"
+            );
+        }
+        Err(e) => assert_message_error("work", &e),
+    }
+    match ReEnrol::decode(data) {
+        Ok(r) => assert_eq!(ReEnrol::decode(&r.encode()), Ok(r), "re_enrol round trip"),
+        Err(e) => assert_message_error("re_enrol", &e),
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::state::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -198,7 +199,14 @@ async fn check_proof(
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody)))]
-pub async fn check_in(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+pub async fn check_in(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return Ok(body_refused(&state, r)),
+    };
     let now = state.clock.now_ms();
     let opened = match state
         .channel
@@ -279,7 +287,14 @@ pub async fn check_in(State(state): State<AppState>, body: Bytes) -> ApiResult<R
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-pub async fn fetch(State(state): State<AppState>, body: Bytes) -> ApiResult<Response> {
+pub async fn fetch(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return Ok(body_refused(&state, r)),
+    };
     let now = state.clock.now_ms();
     let opened = match state
         .channel
@@ -331,4 +346,16 @@ pub async fn fetch(State(state): State<AppState>, body: Bytes) -> ApiResult<Resp
             &work.encode(),
         )
         .await
+}
+
+/// A body the server would not even read (larger than the configured limit): the same clear
+/// refusal as a sealed body over the protocol's limit.
+fn body_refused(state: &AppState, r: BytesRejection) -> Response {
+    let refused = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Refused::Open(printfleet_protocol::OpenError::Oversized)
+    } else {
+        Refused::Open(printfleet_protocol::OpenError::Truncated)
+    };
+    state.metrics.sealed_refused(refused.code());
+    refused.into_response()
 }

@@ -33,6 +33,8 @@ pub fn pg_url() -> String {
 pub struct Options {
     pub backend: Backend,
     pub tls: bool,
+    /// More addresses to listen on (e.g. a second HTTPS port).
+    pub extra_listen: Vec<String>,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
         Self {
             backend: Backend::Sqlite,
             tls: false,
+            extra_listen: Vec::new(),
         }
     }
 }
@@ -48,11 +51,12 @@ impl Default for Options {
 pub struct TestApp {
     pub base: String,
     pub heartbeat: Option<std::net::SocketAddr>,
+    /// Every HTTP(S) address the server listens on.
+    pub addrs: Vec<std::net::SocketAddr>,
     pub state: AppState,
     pub store: Store,
     pub clock: ManualClock,
-    pub dir: tempfile::TempDir,
-    pub pg_schema: Option<String>,
+    boot: Option<Boot>,
     running: Option<Running>,
 }
 
@@ -141,7 +145,6 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(o: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(printfleet_domain::clock::SystemClock.now_ms());
-    let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let (url, pg_schema) = match o.backend {
         Backend::Sqlite => (
             format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -153,6 +156,37 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
         ),
     };
     let master = MasterKey::generate(&mut OsRng);
+    boot(Boot {
+        o,
+        dir,
+        clock,
+        url,
+        pg_schema,
+        master,
+    })
+    .await
+}
+
+/// What a server start needs; a restart reuses it (same database, keys and clock).
+pub struct Boot {
+    o: Options,
+    dir: tempfile::TempDir,
+    clock: ManualClock,
+    url: String,
+    pg_schema: Option<String>,
+    master: MasterKey,
+}
+
+async fn boot(b: Boot) -> TestApp {
+    let Boot {
+        o,
+        dir,
+        clock,
+        url,
+        pg_schema,
+        master,
+    } = b;
+    let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let keys = StoreKeys {
         masters: vec![master.clone()],
         audit: AuditKey::from_bytes(master.derive("audit-test")),
@@ -176,6 +210,7 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
     });
     let cfg = Config {
         listen: "127.0.0.1:0".into(),
+        extra_listen: o.extra_listen.clone(),
         plain_http: !o.tls,
         heartbeat_listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
@@ -193,15 +228,36 @@ pub async fn spawn_app_with(o: Options) -> TestApp {
     let scheme = if o.tls { "https" } else { "http" };
     let base = format!("{scheme}://{}", running.addrs[0]);
     let heartbeat = running.heartbeat_addr;
+    let addrs = running.addrs.clone();
     TestApp {
         base,
         heartbeat,
+        addrs,
         state,
         store,
         clock,
-        dir,
-        pg_schema,
+        boot: Some(Boot {
+            o,
+            dir,
+            clock: ManualClock::new(0),
+            url,
+            pg_schema,
+            master,
+        }),
         running: Some(running),
+    }
+}
+
+impl TestApp {
+    /// Stops the server and starts it again on the same database and keys (new ports).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.store.close().await;
+        let mut b = self.boot.take().unwrap();
+        b.clock = self.clock.clone();
+        boot(b).await
     }
 }
 

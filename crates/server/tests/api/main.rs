@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod device_path;
 mod devices;
 mod helpers;
 mod matrix;
