@@ -66,6 +66,26 @@ pub async fn enrol(
     enrol_inner(client, base_url, token, identity, now_ms, None).await
 }
 
+/// Enrols at the first of `bases` that can be reached (443, then 631: see
+/// [`crate::base_urls`]); returns the enrolment and the base URL that answered.
+pub async fn enrol_first(
+    client: &reqwest::Client,
+    bases: &[String],
+    token: &str,
+    identity: &Identity,
+    now_ms: u64,
+) -> Result<(Enrolment, String), AgentError> {
+    let mut last = AgentError::BadAnswer("no server URL".into());
+    for base in bases {
+        match enrol(client, base, token, identity, now_ms).await {
+            Ok(e) => return Ok((e, base.clone())),
+            Err(AgentError::Http(e)) if e.is_connect() => last = AgentError::Http(e),
+            Err(other) => return Err(other),
+        }
+    }
+    Err(last)
+}
+
 /// Enrols again with a new key pair, proving with the current one (`current`) that this is
 /// the same printer: it keeps its id and history and gets all-new secrets. Without a proof
 /// (lost key, revoked key) use [`enrol`] after an admin approved the re-enrolment.

@@ -9,5 +9,5 @@ mod heartbeat;
 
 pub use client::{base_urls, DeviceClient};
 pub use counter::{CounterSource, MemoryCounter};
-pub use enrol::{enrol, reenrol, AgentError, Enrolment, Identity};
+pub use enrol::{enrol, enrol_first, reenrol, AgentError, Enrolment, Identity};
 pub use heartbeat::{Heartbeater, Reply};

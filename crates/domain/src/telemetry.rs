@@ -36,6 +36,51 @@ pub struct DeviceState {
     pub recent_events: Vec<Event>,
     /// Version of the catalogue the settings were checked against.
     pub catalogue_version: String,
+    /// Where each value came from: keys `info`, `meters`, `supplies`, `events` and
+    /// `settings.<id>`, each with the report that last set it.
+    pub provenance: BTreeMap<String, Provenance>,
+}
+
+/// Where a reported value came from (the device identity model: every value has an origin).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// How the printer is connected: `direct`, or later `proxy:<id>`.
+    pub via: String,
+    /// How the value was obtained: `check_in` (reported by the printer itself); later `snmp`
+    /// or `ipp` when a proxy reads it.
+    pub method: String,
+    /// The printer key version that sealed the report, and the report's number.
+    pub key_version: i64,
+    pub seq: u64,
+    pub received_at_ms: i64,
+}
+
+/// Stamps every value `report` set in `state` with its origin.
+pub fn record_provenance(state: &mut DeviceState, report: &CheckIn, origin: &Provenance) {
+    let mut stamp = |key: String| {
+        state.provenance.insert(
+            key,
+            Provenance {
+                seq: report.seq,
+                ..origin.clone()
+            },
+        );
+    };
+    if report.info.is_some() {
+        stamp("info".into());
+    }
+    if report.meters.is_some() {
+        stamp("meters".into());
+    }
+    if report.supplies.is_some() {
+        stamp("supplies".into());
+    }
+    if !report.events.is_empty() {
+        stamp("events".into());
+    }
+    for id in report.settings.keys() {
+        stamp(format!("settings.{id}"));
+    }
 }
 
 /// Why a report was refused. `field` is a JSON path such as `settings.network.telnet.enabled`.

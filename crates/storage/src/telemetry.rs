@@ -6,7 +6,7 @@
 
 use crate::{Store, StoreError};
 use printfleet_domain::catalogue::Catalogue;
-use printfleet_domain::telemetry::{self, DataClass, DeviceState, Refusal, Verdict};
+use printfleet_domain::telemetry::{self, DataClass, DeviceState, Provenance, Refusal, Verdict};
 use printfleet_domain::{Ctx, DeviceId, Permission, TenantId};
 use printfleet_protocol::messages::CheckIn;
 use sqlx::Row;
@@ -55,7 +55,7 @@ impl Store {
         let now = self.now_ms();
         let mut w = self.begin_write().await?;
         let live = sqlx::query(
-            "SELECT key_version FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
+            "SELECT key_version, connection FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
         )
         .bind(tenant.to_string())
         .bind(device.to_string())
@@ -77,11 +77,19 @@ impl Store {
                 .map_err(json_err)?,
             None => DeviceState::default(),
         };
-        let next = match telemetry::apply(&previous, report, catalogue, now) {
+        let mut next = match telemetry::apply(&previous, report, catalogue, now) {
             Ok(Verdict::Store(next)) => next,
             Ok(Verdict::Duplicate) => return Ok(CheckInOutcome::Duplicate),
             Err(r) => return Ok(CheckInOutcome::Refused(r)),
         };
+        let origin = Provenance {
+            via: live.try_get(1)?,
+            method: "check_in".into(),
+            key_version,
+            seq: report.seq,
+            received_at_ms: now,
+        };
+        telemetry::record_provenance(&mut next, report, &origin);
         let state = serde_json::to_string(&next).map_err(json_err)?;
         let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
         sqlx::query(

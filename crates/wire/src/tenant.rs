@@ -257,6 +257,11 @@ pub struct DeviceStateView {
     /// The newest events (at most 20), oldest first.
     #[schema(value_type = Vec<Object>)]
     pub recent_events: serde_json::Value,
+    /// Where each value came from (`info`, `meters`, `supplies`, `events`, `settings.<id>`):
+    /// connection (`direct`/`proxy:<id>`), method (`check_in`), key version, report number and
+    /// time received.
+    #[schema(value_type = Object)]
+    pub provenance: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -41,6 +41,7 @@ pub async fn get(
         supplies: value(&s.supplies),
         settings: value(&s.settings),
         recent_events: value(&s.recent_events),
+        provenance: value(&s.provenance),
     }))
 }
 

@@ -8,7 +8,7 @@ use crate::helpers::{json, spawn_app, spawn_app_with, world, Options, TestApp, W
 use printfleet_agent::{
     enrol, reenrol, AgentError, DeviceClient, Enrolment, Heartbeater, Identity,
 };
-use printfleet_agent::{MemoryCounter, Reply};
+use printfleet_agent::{enrol_first, MemoryCounter, Reply};
 use printfleet_protocol::heartbeat::RequestType;
 use printfleet_protocol::messages::{
     AckStatus, CheckIn, Event, EventKind, Meters, Outcome, ReportedValue, Supply, SupplyKind,
@@ -155,6 +155,16 @@ async fn check_ins_are_stored_shown_and_nonsense_is_refused_without_damage() {
     );
     assert_eq!(state["recent_events"][0]["kind"], "jam");
     assert!(!state["catalogue_version"].as_str().unwrap().is_empty());
+    let origin = &state["provenance"]["settings.network.telnet.enabled"];
+    assert_eq!(
+        (
+            &origin["via"],
+            &origin["method"],
+            &origin["seq"],
+            &origin["key_version"]
+        ),
+        (&json!("direct"), &json!("check_in"), &json!(1), &json!(1))
+    );
 
     // The same report again (a retry after a lost answer) changes nothing.
     let ack = p.check_in(&report(1, 1000, 80), now(&app)).await.unwrap();
@@ -363,16 +373,18 @@ async fn the_agent_falls_back_to_the_second_port() {
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
     let second = format!("http://{}", app.addrs[1]);
-    let e = enrol(
+    let bases = vec![dead_url, second.clone()];
+    let (e, used) = enrol_first(
         &reqwest::Client::new(),
-        &second,
+        &bases,
         &t,
         &identity("PORT-1"),
         now(&app),
     )
     .await
     .unwrap();
-    let p = DeviceClient::new(reqwest::Client::new(), vec![dead_url, second.clone()], e);
+    assert_eq!(used, second);
+    let p = DeviceClient::new(reqwest::Client::new(), bases, e);
     let ack = p.check_in(&report(1, 5, 99), now(&app)).await.unwrap();
     assert_eq!(ack.status, AckStatus::Stored);
     assert_eq!(p.base(), second, "sticks to the port that answered");
