@@ -85,7 +85,14 @@ pub struct DeviceChannel {
     replay: Mutex<ReplayCache>,
     pub catalogue: Arc<Catalogue>,
     waiters: Mutex<HashMap<DeviceId, Arc<Notify>>>,
+    /// When each printer's latest body was opened: printers that cannot use UDP are online
+    /// through their long-polls. Pruned of entries older than [`ONLINE_FOR_MS`].
+    seen: Mutex<HashMap<DeviceId, i64>>,
 }
+
+/// A printer is online while it was heard from within this bound (its keep-alives every 25 s or
+/// its long-polls of up to 25 s keep it fresh).
+pub const ONLINE_FOR_MS: i64 = 60_000;
 
 impl DeviceChannel {
     pub fn new(catalogue: Arc<Catalogue>) -> Self {
@@ -96,6 +103,7 @@ impl DeviceChannel {
             )),
             catalogue,
             waiters: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -118,7 +126,10 @@ impl DeviceChannel {
     ) -> Result<Result<Opened, Refused>, ApiError> {
         let r = self.open_inner(store, now_ms, expected, body).await?;
         match &r {
-            Ok(_) => metrics.sealed_accepted(type_name(expected)),
+            Ok(o) => {
+                metrics.sealed_accepted(type_name(expected));
+                self.saw(o.sender.device, now_ms);
+            }
             Err(refused) => {
                 metrics.sealed_refused(refused.code());
                 tracing::info!(code = refused.code(), "device body refused");
@@ -199,6 +210,23 @@ impl DeviceChannel {
             sealed.into_bytes(),
         )
             .into_response())
+    }
+
+    fn saw(&self, device: DeviceId, now_ms: i64) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        // Prune when the map doubles, so memory follows the printers recently heard from.
+        if seen.len() >= 1024 && seen.len().is_power_of_two() {
+            seen.retain(|_, t| now_ms.saturating_sub(*t) <= ONLINE_FOR_MS);
+        }
+        seen.insert(device, now_ms);
+    }
+
+    /// When the printer's latest sealed body arrived, if within [`ONLINE_FOR_MS`].
+    pub fn last_seen(&self, device: DeviceId, now_ms: i64) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(&device)
+            .copied()
+            .filter(|t| now_ms.saturating_sub(*t) <= ONLINE_FOR_MS)
     }
 
     /// A waiter for a long-polling printer; dropped when the poll ends, so an idle printer

@@ -133,15 +133,26 @@ impl Store {
     /// The printer's fetch: records its acknowledgements, then hands out its pending items
     /// (oldest first), counting the delivery. Called with the identity the printer proved by
     /// its sealed body. Acknowledgements of unknown or finished items are ignored (a replayed
-    /// fetch changes nothing).
+    /// fetch changes nothing). `None`: the printer was removed or its key revoked.
     pub async fn work_fetch(
         &self,
         tenant: TenantId,
         device: DeviceId,
         acks: &[WorkAck],
-    ) -> Result<Vec<WorkRecord>, StoreError> {
+    ) -> Result<Option<Vec<WorkRecord>>, StoreError> {
         let now = self.now_ms();
         let mut w = self.begin_write().await?;
+        // Removed or revoked since its body was opened (e.g. during a long-poll): no work.
+        let live = sqlx::query(
+            "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(device.to_string())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if live.is_none() {
+            return Ok(None);
+        }
         for a in acks {
             let status = match a.outcome {
                 Outcome::Done => "done",
@@ -180,6 +191,6 @@ impl Store {
             .await?;
         }
         self.commit(w).await?;
-        Ok(items)
+        Ok(Some(items))
     }
 }

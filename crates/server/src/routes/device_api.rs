@@ -253,7 +253,7 @@ pub async fn check_in(
                 CheckInOutcome::Stored => {}
                 CheckInOutcome::Duplicate => ack.status = AckStatus::Duplicate,
                 CheckInOutcome::Refused(r) => refuse(&mut ack, r.code, r.field, r.message),
-                CheckInOutcome::Gone => return Ok(Refused::UnknownSender.into_response()),
+                CheckInOutcome::Gone => return Ok(gone(&state, &opened).await?.into_response()),
             }
         }
     }
@@ -310,19 +310,25 @@ pub async fn fetch(
         message: e.message,
     })?;
     let (tenant, device) = (opened.sender.tenant, opened.sender.device);
-    let mut items = state.store.work_fetch(tenant, device, &req.acks).await?;
+    let Some(mut items) = state.store.work_fetch(tenant, device, &req.acks).await? else {
+        return Ok(gone(&state, &opened).await?.into_response());
+    };
     if items.is_empty() && req.wait_ms > 0 {
         let waiter = state.channel.waiter(device);
         let notified = waiter.notified();
         tokio::pin!(notified);
         // Registered before looking again, so work queued in between is not missed.
         notified.as_mut().enable();
-        items = state.store.work_fetch(tenant, device, &[]).await?;
-        if items.is_empty() {
+        let mut again = state.store.work_fetch(tenant, device, &[]).await?;
+        if again.as_ref().is_some_and(Vec::is_empty) {
             let _ = tokio::time::timeout(Duration::from_millis(req.wait_ms), notified).await;
-            items = state.store.work_fetch(tenant, device, &[]).await?;
+            again = state.store.work_fetch(tenant, device, &[]).await?;
         }
         state.channel.forget_waiter(device, &waiter);
+        match again {
+            Some(a) => items = a,
+            None => return Ok(gone(&state, &opened).await?.into_response()),
+        }
     }
     let work = Work {
         reply_to: message_id_hex(&opened.header.message_id),
@@ -358,4 +364,15 @@ fn body_refused(state: &AppState, r: BytesRejection) -> Response {
     };
     state.metrics.sealed_refused(refused.code());
     refused.into_response()
+}
+
+/// The printer went away while its request was handled: say how (revoked or removed).
+async fn gone(state: &AppState, opened: &crate::device_channel::Opened) -> ApiResult<Refused> {
+    let key_id = opened.sender_key.key_id();
+    Ok(
+        match printfleet_storage::resolver::device_by_kem_key(&state.store, &key_id.0).await? {
+            Some(k) if k.revoked => Refused::KeyRevoked,
+            _ => Refused::UnknownSender,
+        },
+    )
 }

@@ -30,12 +30,14 @@ fn token_view(t: EnrolmentToken) -> wire::EnrolmentTokenView {
 
 fn device_view(state: &AppState, d: Device) -> wire::DeviceView {
     let status = state.doorbell.get().map(|b| b.status(d.id));
-    let (online, last_seen_ms) = match status {
-        Some(printfleet_doorbell::PrinterStatus::Online { last_seen_ms, .. }) => {
-            (true, Some(last_seen_ms))
-        }
-        _ => (false, None),
+    let udp = match status {
+        Some(printfleet_doorbell::PrinterStatus::Online { last_seen_ms, .. }) => Some(last_seen_ms),
+        _ => None,
     };
+    // Online by its heartbeats, or by its HTTPS requests where UDP is blocked (long-polls).
+    let https = state.channel.last_seen(d.id, state.clock.now_ms());
+    let last_seen_ms = udp.max(https);
+    let online = last_seen_ms.is_some();
     wire::DeviceView {
         online,
         last_seen_ms,
@@ -154,7 +156,10 @@ pub async fn remove(
     TenantCaller(ctx): TenantCaller,
     Path((_, d)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state.store.device_remove(&ctx, id::<DeviceId>(&d)?).await?;
+    let device = id::<DeviceId>(&d)?;
+    state.store.device_remove(&ctx, device).await?;
+    // A long-poll in progress ends now and is refused.
+    state.channel.wake(device);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -356,6 +356,35 @@ async fn without_udp_a_long_poll_gets_the_work_as_it_is_queued() {
         .unwrap()
         .unwrap();
     assert_eq!(work.items.len(), 1);
+    // It never sent a heartbeat, yet it is online: by its HTTPS requests.
+    let (_, d) = admin_get(&app, &w, &format!("devices/{id}")).await;
+    assert_eq!(d["online"], true, "{d}");
+
+    // Revoking the key ends a long-poll in progress with the refusal.
+    let start = now(&app);
+    let poller = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let acks = vec![WorkAck {
+                id: work.items[0].id.clone(),
+                outcome: Outcome::Done,
+                reason: None,
+            }];
+            p.fetch(acks, 20_000, start).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poller.is_finished());
+    assert_eq!(
+        admin_post(&app, &w, &format!("devices/{id}/revoke-key"), json!({})).await,
+        204
+    );
+    let e = tokio::time::timeout(Duration::from_secs(15), poller)
+        .await
+        .expect("the long-poll ends when the key is revoked")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refusal_code(e), (403, "key_revoked".into()));
     app.stop().await;
 }
 
