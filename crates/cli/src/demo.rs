@@ -36,10 +36,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             server: url.clone(),
             token: token.expose().clone(),
             interval_s: 10,
+            report_every: 3,
             duration_s: None,
             insecure_tls,
             serial_prefix: "DEMO".into(),
             offline_percent: 2.0,
+            no_udp: false,
+            seed: None,
         };
         tokio::spawn(async move {
             let tally = std::sync::Arc::new(crate::simulate::Tally::default());

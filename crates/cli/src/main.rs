@@ -74,8 +74,10 @@ enum Command {
         #[command(subcommand)]
         target: bench::Target,
     },
-    /// Simulate a fleet of printers against a server: each enrols with the token, then
-    /// heartbeats over UDP. Shows progress and a summary.
+    /// Simulate a fleet of printers against a server: each enrols with the token, heartbeats
+    /// over UDP (or long-polls over HTTPS), reports realistic telemetry (meters, supplies,
+    /// events, catalogue settings) and does the work it is rung for. Shows progress and a
+    /// summary.
     Simulate(simulate::SimulateArgs),
     /// Print the effective configuration (file, environment, flags) with secrets masked.
     Config {

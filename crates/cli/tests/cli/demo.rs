@@ -75,8 +75,8 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
             .status();
         assert_eq!(members == 200, role == "IT Admin", "{email}: {members}");
     }
-    // A living fleet: 50 simulated printers enrol and heartbeat (every 10 s, the first beat
-    // within 2 s of enrolment; later some are switched off for a while, as in real fleets).
+    // A living fleet: 50 simulated printers enrol, report and heartbeat (every 10 s, the first
+    // beat within 2 s of enrolment; later some are switched off for a while, as in real fleets).
     let (c, _, tenant) = sign_in(&server.base, &logins[0].0, &logins[0].1).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -91,6 +91,26 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
         let list = devices.as_array().unwrap();
         let online = list.iter().filter(|d| d["online"] == true).count();
         if list.len() == 50 && online >= 45 {
+            // Each reported what it is, its meters, supplies and settings right after enrolling.
+            let id = list[0]["id"].as_str().unwrap();
+            let state: serde_json::Value = c
+                .get(format!(
+                    "{}/api/v1/tenants/{tenant}/devices/{id}/state",
+                    server.base
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(state["info"]["model"], list[0]["model"], "{state}");
+            assert!(state["meters"]["total_impressions"].as_u64().unwrap() > 0);
+            assert!(!state["supplies"].as_array().unwrap().is_empty(), "{state}");
+            assert!(
+                !state["settings"].as_object().unwrap().is_empty(),
+                "{state}"
+            );
             break;
         }
         assert!(
