@@ -18,6 +18,7 @@ Exits 0 when everything matches, 1 on any mismatch, 2 on bad usage.
 
 import hashlib
 import json
+import math
 import sys
 import unicodedata
 
@@ -318,11 +319,15 @@ def check_heartbeat(hb):
 # ---- messages over HTTPS (§7) -----------------------------------------------------------------
 MAX_TEXT_LEN = 200
 MAX_TOKEN_LEN = 64
+MAX_SETTING_ID_LEN = 128
+MAX_SETTING_TEXT_LEN = 255
 MAX_SUPPLIES = 32
 MAX_EVENTS = 64
 MAX_SETTINGS = 512
 MAX_WORK_ITEMS = 32
 MAX_WAIT_MS = 25_000
+MAX_JSON_SAFE_INTEGER = 2**53 - 1
+MAX_NESTING = 127
 SUPPLY_KINDS = {"toner", "ink", "drum", "fuser", "transfer_belt", "waste_toner", "staples"}
 SUPPLY_STATES = {"ok", "low", "very_low", "empty", "missing"}
 EVENT_KINDS = {"jam", "error", "cover_open", "supply_replaced", "supply_low", "restarted"}
@@ -330,6 +335,7 @@ ACK_STATUSES = {"stored", "duplicate", "refused"}
 OUTCOMES = {"done", "failed", "refused"}
 METERS = ["total_impressions", "mono_impressions", "colour_impressions", "simplex_sheets", "duplex_sheets",
           "scans", "faxes_sent", "faxes_received", "jams"]
+LOWER_HEX = set("0123456789abcdef")
 
 
 class Refused(Exception):
@@ -338,66 +344,182 @@ class Refused(Exception):
         self.code, self.field = code, field
 
 
-def _no_duplicates(pairs):
-    names = [k for k, _ in pairs]
-    if len(set(names)) != len(names):
-        raise Refused("bad_payload")
-    return dict(pairs)
+class Obj(dict):
+    """A JSON object as parsed: a dict, plus its members in document order (repeats included)."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        self.pairs = pairs
 
 
 def _no_constant(_):
     raise Refused("bad_payload")  # NaN, Infinity: not JSON
 
 
+def _float(s):
+    f = float(s)
+    if math.isinf(f):
+        raise Refused("bad_payload")  # 1e400: not a number any double holds
+    return f
+
+
+def _int(s):
+    if s == "-0":
+        return -0.0  # read as a float (not an integer of any type), as serde_json does
+    _float(s)  # 400 digits: too large for a double
+    return int(s)
+
+
+def member(path, name):
+    return f"{path}.{name}" if path else name
+
+
+def index(path, i):
+    return f"{path}[{i}]"
+
+
+def parse(plaintext):
+    """Step 1 of §7.2, the syntax: UTF-8, JSON, no lone surrogate, nesting. Field empty."""
+    try:
+        m = json.loads(plaintext.decode("utf-8"), object_pairs_hook=Obj, parse_constant=_no_constant,
+                       parse_float=_float, parse_int=_int)
+    except (UnicodeError, ValueError, RecursionError):
+        raise Refused("bad_payload") from None
+    stack = [(m, 1)]  # (value, nesting level if it is a list or an object)
+    while stack:
+        v, level = stack.pop()
+        if isinstance(v, (Obj, list)) and level > MAX_NESTING:
+            raise Refused("bad_payload")
+        if isinstance(v, Obj):
+            strings = [k for k, _ in v.pairs]
+            stack.extend((x, level + 1) for _, x in v.pairs)
+        elif type(v) is list:
+            strings = []
+            stack.extend((x, level + 1) for x in v)
+        else:
+            strings = [v] if type(v) is str else []
+        for s in strings:
+            try:
+                s.encode("utf-8")
+            except UnicodeError:
+                raise Refused("bad_payload") from None  # \ud800: not Unicode
+    return m
+
+
+def repeated_names(v, path):
+    """Step 3: no object repeats a member name (document order, the outer object first)."""
+    if isinstance(v, Obj):
+        seen = set()
+        for k, _ in v.pairs:
+            if k in seen:
+                raise Refused("bad_payload", member(path, k))
+            seen.add(k)
+        for k, x in v.pairs:
+            repeated_names(x, member(path, k))
+    elif type(v) is list:
+        for i, x in enumerate(v):
+            repeated_names(x, index(path, i))
+
+
+# The schema of §7.3-§7.4 and §6.1. A kind is a Struct, a ListOf, SETTINGS, an Enum, or a
+# predicate on a value (the types; ANY for work data).
+class Struct:
+    def __init__(self, *members):
+        self.members = members  # (name, required, kind), in the order of the tables
+
+    def get(self, name):
+        return next((m for m in self.members if m[0] == name), None)
+
+
+class ListOf:
+    def __init__(self, entry):
+        self.entry = entry
+
+
+class Enum:
+    def __init__(self, values):
+        self.values = values
+
+
+SETTINGS = "settings"
+
+
 def is_u64(v):
     return type(v) is int and 0 <= v < 2**64
+
+
+def is_u8(v):
+    return type(v) is int and 0 <= v < 2**8
 
 
 def is_i64(v):
     return type(v) is int and -(2**63) <= v < 2**63
 
 
-def types(obj, spec):
-    """Phase 1 of §7.2: required members present, every member of its type, else bad_payload
-    with an empty field. spec: member -> (required, predicate). A sender never sends null;
-    this receiver refuses it (allowed by §7.2)."""
-    if type(obj) is not dict:
-        raise Refused("bad_payload")
-    for member, (required, ok) in spec.items():
-        if member not in obj:
-            if required:
-                raise Refused("bad_payload")
-            continue
-        if not ok(obj[member]):
-            raise Refused("bad_payload")
-    return True
+def is_bool(v):
+    return type(v) is bool
 
 
 def is_str(v):
     return type(v) is str
 
 
-def list_of(spec):
-    return lambda v: type(v) is list and all(types(x, spec) for x in v)
+def ANY(_):
+    return True
 
 
-def one_of(values):
-    return lambda v: type(v) is str and v in values
+CAPABILITIES = Struct(*((k, True, is_bool) for k in ("colour", "duplex", "scan", "fax")))
+DEVICE_INFO = Struct(("name", True, is_str), ("model", True, is_str), ("serial", True, is_str),
+                     ("firmware", True, is_str), ("region", False, is_str), ("language", False, is_str),
+                     ("capabilities", True, CAPABILITIES))
+METERS_SPEC = Struct(*((m, m == "total_impressions", is_u64) for m in METERS))
+SUPPLY = Struct(("id", True, is_str), ("kind", True, Enum(SUPPLY_KINDS)), ("colour", False, is_str),
+                ("level_percent", False, is_u8), ("capacity_pages", False, is_u64), ("pages", False, is_u64),
+                ("part_number", False, is_str), ("state", True, Enum(SUPPLY_STATES)))
+EVENT = Struct(("at_ms", True, is_u64), ("kind", True, Enum(EVENT_KINDS)), ("code", False, is_str),
+               ("detail", False, is_str))
+CHECK_IN = Struct(("seq", True, is_u64), ("taken_at_ms", True, is_u64), ("info", False, DEVICE_INFO),
+                  ("meters", False, METERS_SPEC), ("supplies", False, ListOf(SUPPLY)),
+                  ("events", False, ListOf(EVENT)), ("settings", False, SETTINGS))
+CHECK_IN_ACK = Struct(("reply_to", True, is_str), ("seq", True, is_u64), ("status", True, Enum(ACK_STATUSES)),
+                      ("code", False, is_str), ("field", False, is_str), ("message", False, is_str))
+WORK_ACK = Struct(("id", True, is_str), ("outcome", True, Enum(OUTCOMES)), ("reason", False, is_str))
+FETCH = Struct(("acks", False, ListOf(WORK_ACK)), ("wait_ms", False, is_u64))
+WORK_ITEM = Struct(("id", True, is_str), ("kind", True, is_str), ("data", False, ANY))
+WORK = Struct(("reply_to", True, is_str), ("items", True, ListOf(WORK_ITEM)))
+RE_ENROL = Struct(("printer_id", True, is_str), ("new_public_key", True, is_str))
+SPECS = {0x02: CHECK_IN, 0x03: CHECK_IN_ACK, 0x04: FETCH, 0x05: WORK, 0x06: RE_ENROL}
 
 
-CAPABILITIES = {k: (True, lambda v: type(v) is bool) for k in ("colour", "duplex", "scan", "fax")}
-DEVICE_INFO = {
-    "name": (True, is_str), "model": (True, is_str), "serial": (True, is_str), "firmware": (True, is_str),
-    "region": (False, is_str), "language": (False, is_str),
-    "capabilities": (True, lambda v: types(v, CAPABILITIES)),
-}
-METERS_SPEC = {m: (m == "total_impressions", is_u64) for m in METERS}
-SUPPLY = {
-    "id": (True, is_str), "kind": (True, one_of(SUPPLY_KINDS)), "colour": (False, is_str),
-    "level_percent": (False, is_u64), "capacity_pages": (False, is_u64), "pages": (False, is_u64),
-    "part_number": (False, is_str), "state": (True, one_of(SUPPLY_STATES)),
-}
-EVENT = {"at_ms": (True, is_u64), "kind": (True, one_of(EVENT_KINDS)), "code": (False, is_str), "detail": (False, is_str)}
+def structure(v, kind, path):
+    """Step 4: an object wherever a struct is expected, with its required members (in table
+    order) and no member null; then its known members in document order. Enumerations are
+    strings; a setting's value is neither null nor a list."""
+    if isinstance(kind, Struct):
+        if not isinstance(v, Obj):
+            raise Refused("bad_payload", path)
+        for name, required, _ in kind.members:
+            if required and name not in v:
+                raise Refused("bad_payload", member(path, name))
+        for k, x in v.pairs:
+            m = kind.get(k)
+            if m is None:
+                continue  # unknown members are ignored
+            if x is None:
+                raise Refused("bad_payload", member(path, k))
+            structure(x, m[2], member(path, k))
+    elif isinstance(kind, ListOf):
+        if type(v) is list:
+            for i, x in enumerate(v):
+                structure(x, kind.entry, index(path, i))
+    elif kind is SETTINGS:
+        if isinstance(v, Obj):
+            for k, x in v.pairs:
+                if x is None or type(x) is list:
+                    raise Refused("bad_payload", member(path, k))
+    elif isinstance(kind, Enum):
+        if type(v) is not str:
+            raise Refused("bad_payload", path)
 
 
 def reported_value_form(v):
@@ -408,7 +530,7 @@ def reported_value_form(v):
         return "integer"
     if type(v) is str:
         return "string"
-    if type(v) is dict:
+    if isinstance(v, dict):
         if type(v.get("set")) is bool:
             return "secret"
         if type(v.get("sha256")) is str and is_u64(v.get("not_after_ms")):
@@ -416,24 +538,29 @@ def reported_value_form(v):
     return None
 
 
-CHECK_IN = {
-    "seq": (True, is_u64), "taken_at_ms": (True, is_u64),
-    "info": (False, lambda v: types(v, DEVICE_INFO)),
-    "meters": (False, lambda v: types(v, METERS_SPEC)),
-    "supplies": (False, list_of(SUPPLY)),
-    "events": (False, list_of(EVENT)),
-    "settings": (False, lambda v: type(v) is dict and all(reported_value_form(x) for x in v.values())),
-}
-CHECK_IN_ACK = {
-    "reply_to": (True, is_str), "seq": (True, is_u64), "status": (True, one_of(ACK_STATUSES)),
-    "code": (False, is_str), "field": (False, is_str), "message": (False, is_str),
-}
-WORK_ACK = {"id": (True, is_str), "outcome": (True, one_of(OUTCOMES)), "reason": (False, is_str)}
-FETCH = {"acks": (False, list_of(WORK_ACK)), "wait_ms": (False, is_u64)}
-WORK_ITEM = {"id": (True, is_str), "kind": (True, is_str), "data": (False, lambda v: True)}
-WORK = {"reply_to": (True, is_str), "items": (True, list_of(WORK_ITEM))}
-RE_ENROL = {"printer_id": (True, is_str), "new_public_key": (True, is_str)}
-SPECS = {0x02: CHECK_IN, 0x03: CHECK_IN_ACK, 0x04: FETCH, 0x05: WORK, 0x06: RE_ENROL}
+def types(v, kind, path):
+    """Step 5: every known member of its type, the first failure in document order."""
+    if isinstance(kind, Struct):
+        for k, x in v.pairs:
+            m = kind.get(k)
+            if m is not None:
+                types(x, m[2], member(path, k))
+    elif isinstance(kind, ListOf):
+        if type(v) is not list:
+            raise Refused("bad_payload", path)
+        for i, x in enumerate(v):
+            types(x, kind.entry, index(path, i))
+    elif kind is SETTINGS:
+        if not isinstance(v, Obj):
+            raise Refused("bad_payload", path)
+        for k, x in v.pairs:
+            if reported_value_form(x) is None:
+                raise Refused("bad_payload", member(path, k))
+    elif isinstance(kind, Enum):
+        if v not in kind.values:
+            raise Refused("bad_payload", path)
+    elif not kind(v):
+        raise Refused("bad_payload", path)
 
 
 def text(field, value, limit):
@@ -445,73 +572,109 @@ def text(field, value, limit):
         raise Refused("bad_payload", field)
 
 
+def name(field, value, limit):
+    """A string that names something: not empty, then as text()."""
+    if value == "":
+        raise Refused("bad_payload", field)
+    text(field, value, limit)
+
+
 def count(field, values, limit):
     if values is not None and len(values) > limit:
         raise Refused("too_many", field)
 
 
+def safe(field, value):
+    if value is not None and value > MAX_JSON_SAFE_INTEGER:
+        raise Refused("out_of_range", field)
+
+
+def lower_hex(s, n):
+    return len(s) == n and all(c in LOWER_HEX for c in s)
+
+
+def is_uuid(s):
+    return len(s) == 36 and all(c == "-" if i in (8, 13, 18, 23) else c in LOWER_HEX for i, c in enumerate(s))
+
+
 def limits(message_type, m):
-    """Phase 2 of §7.2: the limits, in the documented order."""
+    """Step 6 of §7.2: the limits, in the documented order."""
     if message_type == 0x02:
+        if m["seq"] == 0:
+            raise Refused("out_of_range", "seq")
+        safe("seq", m["seq"])
+        safe("taken_at_ms", m["taken_at_ms"])
         info = m.get("info")
         if info is not None:
             for f, limit in (("name", MAX_TEXT_LEN), ("model", MAX_TEXT_LEN), ("serial", MAX_TOKEN_LEN),
-                             ("firmware", MAX_TOKEN_LEN), ("region", MAX_TOKEN_LEN), ("language", MAX_TOKEN_LEN)):
-                text(f"info.{f}", info.get(f), limit)
+                             ("firmware", MAX_TOKEN_LEN)):
+                name(f"info.{f}", info[f], limit)
+            for f in ("region", "language"):
+                text(f"info.{f}", info.get(f), MAX_TOKEN_LEN)
+        meters = m.get("meters")
+        if meters is not None:
+            for meter in METERS:
+                safe(f"meters.{meter}", meters.get(meter))
         supplies = m.get("supplies")
         count("supplies", supplies, MAX_SUPPLIES)
         for i, s in enumerate(supplies or []):
-            text(f"supplies[{i}].id", s["id"], MAX_TOKEN_LEN)
+            name(f"supplies[{i}].id", s["id"], MAX_TOKEN_LEN)
             text(f"supplies[{i}].colour", s.get("colour"), MAX_TOKEN_LEN)
             text(f"supplies[{i}].part_number", s.get("part_number"), MAX_TOKEN_LEN)
             if s.get("level_percent", 0) > 100:
                 raise Refused("out_of_range", f"supplies[{i}].level_percent")
+            safe(f"supplies[{i}].capacity_pages", s.get("capacity_pages"))
+            safe(f"supplies[{i}].pages", s.get("pages"))
             if any(o["id"] == s["id"] for o in supplies[:i]):
                 raise Refused("bad_payload", f"supplies[{i}].id")
         events = m.get("events")
         count("events", events, MAX_EVENTS)
         for i, e in enumerate(events or []):
+            safe(f"events[{i}].at_ms", e["at_ms"])
             text(f"events[{i}].code", e.get("code"), MAX_TOKEN_LEN)
             text(f"events[{i}].detail", e.get("detail"), MAX_TEXT_LEN)
         settings = m.get("settings", {})
         count("settings", settings, MAX_SETTINGS)
         for sid in sorted(settings, key=lambda k: k.encode("utf-8")):
-            text("settings", sid, MAX_TOKEN_LEN)
+            name("settings", sid, MAX_SETTING_ID_LEN)
             v = settings[sid]
             form = reported_value_form(v)
             if form == "string":
-                text(f"settings.{sid}", v, MAX_TEXT_LEN)
+                text(f"settings.{sid}", v, MAX_SETTING_TEXT_LEN)
             elif form == "certificate":
-                fp = v["sha256"]
-                if len(fp) != 64 or any(c not in "0123456789abcdefABCDEF" for c in fp):
+                if not lower_hex(v["sha256"], 64):
                     raise Refused("bad_payload", f"settings.{sid}.sha256")
+                safe(f"settings.{sid}.not_after_ms", v["not_after_ms"])
     elif message_type == 0x04:
         acks = m.get("acks")
         count("acks", acks, MAX_WORK_ITEMS)
         for i, a in enumerate(acks or []):
-            text(f"acks[{i}].id", a["id"], MAX_TOKEN_LEN)
+            name(f"acks[{i}].id", a["id"], MAX_TOKEN_LEN)
             text(f"acks[{i}].reason", a.get("reason"), MAX_TEXT_LEN)
         if m.get("wait_ms", 0) > MAX_WAIT_MS:
             raise Refused("out_of_range", "wait_ms")
     elif message_type == 0x05:
         count("items", m["items"], MAX_WORK_ITEMS)
         for i, w in enumerate(m["items"]):
-            text(f"items[{i}].id", w["id"], MAX_TOKEN_LEN)
-            text(f"items[{i}].kind", w["kind"], MAX_TOKEN_LEN)
+            name(f"items[{i}].id", w["id"], MAX_TOKEN_LEN)
+            name(f"items[{i}].kind", w["kind"], MAX_TOKEN_LEN)
     elif message_type == 0x06:
-        text("printer_id", m["printer_id"], MAX_TOKEN_LEN)
-        text("new_public_key", m["new_public_key"], MAX_TOKEN_LEN)
+        if not is_uuid(m["printer_id"]):
+            raise Refused("bad_payload", "printer_id")
+        if not lower_hex(m["new_public_key"], 64):
+            raise Refused("bad_payload", "new_public_key")
 
 
 def shape(message_type, plaintext):
-    """The shape checks of §7.2: None, or (code, field) of the first failure."""
+    """The shape checks of §7.2, in their order: None, or (code, field) of the first failure."""
     try:
-        try:
-            m = json.loads(plaintext.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-            json.dumps(m, ensure_ascii=False).encode("utf-8")  # lone surrogates (\ud800) are not Unicode
-        except (UnicodeError, ValueError):
-            raise Refused("bad_payload") from None
-        types(m, SPECS[message_type])
+        m = parse(plaintext)
+        if not isinstance(m, Obj):
+            raise Refused("bad_payload")  # step 2: the top level is an object
+        repeated_names(m, "")
+        spec = SPECS[message_type]
+        structure(m, spec, "")
+        types(m, spec, "")
         limits(message_type, m)
     except Refused as r:
         return r.code, r.field

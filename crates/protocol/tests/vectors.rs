@@ -896,6 +896,20 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
         state: SupplyState::Ok,
     };
     let ci = MessageType::CheckIn;
+    // A check-in plaintext written by hand: seq 1, `taken_at_ms` then `extra` members.
+    let raw_at = |taken_at_ms: &str, extra: &str| {
+        format!(r#"{{"seq":1,"taken_at_ms":{taken_at_ms}{extra}}}"#).into_bytes()
+    };
+    let raw = |extra: &str| raw_at("1767225598000", extra);
+    // The sample's encoding with one piece of text replaced.
+    let edited = |from: &str, to: &str| {
+        let text = String::from_utf8(sample.encode()).unwrap();
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1).into_bytes()
+    };
+    let re_enrol = |id: &str, key: &str| {
+        format!(r#"{{"printer_id":"{id}","new_public_key":"{key}"}}"#).into_bytes()
+    };
     let cases: Vec<(&'static str, MessageType, Vec<u8>, &'static str, &str)> = vec![
         (
             "supply_level_101",
@@ -964,14 +978,14 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
             ci,
             br#"{"seq":-1,"taken_at_ms":1767225598000}"#.to_vec(),
             "bad_payload",
-            "",
+            "seq",
         ),
         (
             "seq_missing",
             ci,
             br#"{"taken_at_ms":1767225598000}"#.to_vec(),
             "bad_payload",
-            "",
+            "seq",
         ),
         (
             "unknown_supply_kind",
@@ -979,7 +993,7 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
             br#"{"seq":1,"taken_at_ms":1767225598000,"supplies":[{"id":"x","kind":"Toner","state":"ok"}]}"#
                 .to_vec(),
             "bad_payload",
-            "",
+            "supplies[0].kind",
         ),
         (
             "setting_value_fraction",
@@ -987,9 +1001,15 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
             br#"{"seq":1,"taken_at_ms":1767225598000,"settings":{"security.control_panel.inactivity_timeout":60.5}}"#
                 .to_vec(),
             "bad_payload",
+            "settings.security.control_panel.inactivity_timeout",
+        ),
+        (
+            "not_utf8",
+            ci,
+            b"{\"seq\":1,\"taken_at_ms\":\xff}".to_vec(),
+            "bad_payload",
             "",
         ),
-        ("not_utf8", ci, b"{\"seq\":1,\"taken_at_ms\":\xff}".to_vec(), "bad_payload", ""),
         (
             "fetch_wait_ms_25001",
             MessageType::Fetch,
@@ -1036,18 +1056,374 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
             MessageType::CheckInAck,
             br#"{"reply_to":"202122232425262728292a2b2c2d2e2f","seq":42,"status":"lost"}"#.to_vec(),
             "bad_payload",
+            "status",
+        ),
+        (
+            "re_enrol_key_66_digits",
+            MessageType::ReEnrol,
+            re_enrol(PRINTER_ID, &"0".repeat(66)),
+            "bad_payload",
+            "new_public_key",
+        ),
+        (
+            "re_enrol_key_63_digits",
+            MessageType::ReEnrol,
+            re_enrol(PRINTER_ID, &"0".repeat(63)),
+            "bad_payload",
+            "new_public_key",
+        ),
+        (
+            "re_enrol_key_uppercase",
+            MessageType::ReEnrol,
+            re_enrol(PRINTER_ID, &"AB".repeat(32)),
+            "bad_payload",
+            "new_public_key",
+        ),
+        (
+            "re_enrol_printer_id_uppercase",
+            MessageType::ReEnrol,
+            re_enrol(&PRINTER_ID.to_uppercase(), &"ab".repeat(32)),
+            "bad_payload",
+            "printer_id",
+        ),
+        (
+            "re_enrol_printer_id_without_hyphens",
+            MessageType::ReEnrol,
+            re_enrol(&PRINTER_ID.replace('-', ""), &"ab".repeat(32)),
+            "bad_payload",
+            "printer_id",
+        ),
+        (
+            "re_enrol_printer_id_braces",
+            MessageType::ReEnrol,
+            re_enrol(&format!("{{{}}}", &PRINTER_ID[..34]), &"ab".repeat(32)),
+            "bad_payload",
+            "printer_id",
+        ),
+        // The top level and every struct are JSON objects (serde would read lists as structs).
+        (
+            "top_level_list",
+            ci,
+            b"[42,1767225598000]".to_vec(),
+            "bad_payload",
             "",
         ),
         (
-            "re_enrol_key_too_long",
-            MessageType::ReEnrol,
+            "top_level_string",
+            MessageType::Fetch,
+            br#""wait_ms""#.to_vec(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "supply_as_list",
+            ci,
+            raw(r#","supplies":[["toner-black","toner",null,12,9000,7920,"CF287A","low"]]"#),
+            "bad_payload",
+            "supplies[0]",
+        ),
+        (
+            "capabilities_as_list",
+            ci,
+            raw(r#","info":{"name":"n","model":"m","serial":"s","firmware":"f","capabilities":[true,true,false,false]}"#),
+            "bad_payload",
+            "info.capabilities",
+        ),
+        (
+            "setting_value_list",
+            ci,
+            raw(r#","settings":{"scan.email.smtp.password":[true]}"#),
+            "bad_payload",
+            "settings.scan.email.smtp.password",
+        ),
+        (
+            "supply_kind_object",
+            ci,
+            raw(r#","supplies":[{"id":"x","kind":{"toner":null},"state":"ok"}]"#),
+            "bad_payload",
+            "supplies[0].kind",
+        ),
+        (
+            "supply_state_missing",
+            ci,
+            raw(r#","supplies":[{"id":"x","kind":"toner"}]"#),
+            "bad_payload",
+            "supplies[0].state",
+        ),
+        (
+            "supply_colour_null",
+            ci,
+            raw(r#","supplies":[{"id":"x","kind":"toner","colour":null,"state":"ok"}]"#),
+            "bad_payload",
+            "supplies[0].colour",
+        ),
+        (
+            "work_item_data_null",
+            MessageType::Work,
+            br#"{"reply_to":"404142434445464748494a4b4c4d4e4f","items":[{"id":"1","kind":"report_now","data":null}]}"#.to_vec(),
+            "bad_payload",
+            "items[0].data",
+        ),
+        // Type errors name their path.
+        (
+            "supply_level_256",
+            ci,
+            edited(r#""kind":"fuser","level_percent":85"#, r#""kind":"fuser","level_percent":256"#),
+            "bad_payload",
+            "supplies[1].level_percent",
+        ),
+        (
+            "supply_level_negative",
+            ci,
+            edited(r#""level_percent":12"#, r#""level_percent":-1"#),
+            "bad_payload",
+            "supplies[0].level_percent",
+        ),
+        (
+            "capability_not_boolean",
+            ci,
+            edited(r#""duplex":true"#, r#""duplex":"yes""#),
+            "bad_payload",
+            "info.capabilities.duplex",
+        ),
+        (
+            "meter_fraction",
+            ci,
+            edited(r#""jams":37"#, r#""jams":37.0"#),
+            "bad_payload",
+            "meters.jams",
+        ),
+        (
+            "taken_at_ms_minus_zero",
+            ci,
+            raw_at("-0", ""),
+            "bad_payload",
+            "taken_at_ms",
+        ),
+        (
+            "first_type_error_in_document_order",
+            ci,
+            br#"{"taken_at_ms":"now","seq":"first"}"#.to_vec(),
+            "bad_payload",
+            "taken_at_ms",
+        ),
+        (
+            "check_in_ack_code_null",
+            MessageType::CheckInAck,
+            br#"{"reply_to":"202122232425262728292a2b2c2d2e2f","seq":0,"status":"refused","code":null}"#.to_vec(),
+            "bad_payload",
+            "code",
+        ),
+        // Syntax: the whole plaintext.
+        (
+            "byte_order_mark",
+            ci,
+            [&b"\xef\xbb\xbf"[..], &raw("")].concat(),
+            "bad_payload",
+            "",
+        ),
+        (
+            "number_too_large_for_a_double",
+            ci,
+            raw(r#","future":1e400"#),
+            "bad_payload",
+            "",
+        ),
+        (
+            "integer_too_large_for_a_double",
+            ci,
+            raw(&format!(r#","future":{}"#, "9".repeat(400))),
+            "bad_payload",
+            "",
+        ),
+        (
+            "lone_surrogate",
+            ci,
+            raw(r#","future":"\ud800""#),
+            "bad_payload",
+            "",
+        ),
+        (
+            "nesting_128_levels",
+            ci,
+            raw(&format!(r#","future":{}1{}"#, "[".repeat(127), "]".repeat(127))),
+            "bad_payload",
+            "",
+        ),
+        // Repeated member names, in any object.
+        (
+            "repeated_setting_id",
+            ci,
+            raw(r#","settings":{"network.telnet.enabled":false,"copier.color.access":"enabled","network.telnet.enabled":true}"#),
+            "bad_payload",
+            "settings.network.telnet.enabled",
+        ),
+        (
+            "repeated_seq",
+            ci,
+            br#"{"seq":2,"taken_at_ms":1767225598000,"seq":1}"#.to_vec(),
+            "bad_payload",
+            "seq",
+        ),
+        (
+            "repeated_name_in_unknown_member",
+            ci,
+            raw(r#","future":[{"a":1,"a":1}]"#),
+            "bad_payload",
+            "future[0].a",
+        ),
+        // Counters and times: at most 2^53 - 1; seq at least 1.
+        (
+            "seq_zero",
+            ci,
+            edited(r#""seq":42"#, r#""seq":0"#),
+            "out_of_range",
+            "seq",
+        ),
+        (
+            "seq_2_pow_53",
+            ci,
+            edited(r#""seq":42"#, r#""seq":9007199254740992"#),
+            "out_of_range",
+            "seq",
+        ),
+        (
+            "taken_at_ms_2_pow_53",
+            ci,
+            raw_at("9007199254740992", ""),
+            "out_of_range",
+            "taken_at_ms",
+        ),
+        (
+            "meter_2_pow_53",
+            ci,
+            edited(r#""jams":37"#, r#""jams":9007199254740992"#),
+            "out_of_range",
+            "meters.jams",
+        ),
+        (
+            "supply_pages_2_pow_53",
+            ci,
+            edited(r#""pages":22500"#, r#""pages":9007199254740992"#),
+            "out_of_range",
+            "supplies[1].pages",
+        ),
+        (
+            "supply_capacity_u64_max",
+            ci,
+            edited(r#""capacity_pages":9000"#, r#""capacity_pages":18446744073709551615"#),
+            "out_of_range",
+            "supplies[0].capacity_pages",
+        ),
+        (
+            "event_at_ms_2_pow_53",
+            ci,
+            changed(&|c| c.events[0].at_ms = 1 << 53),
+            "out_of_range",
+            "events[0].at_ms",
+        ),
+        (
+            "certificate_not_after_2_pow_53",
+            ci,
+            changed(&|c| {
+                c.settings.insert(
+                    "security.cert.id".into(),
+                    ReportedValue::Certificate {
+                        sha256: "ab".repeat(32),
+                        not_after_ms: 1 << 53,
+                    },
+                );
+            }),
+            "out_of_range",
+            "settings.security.cert.id.not_after_ms",
+        ),
+        // Identifiers are not empty; setting ids and string values follow the catalogue.
+        (
+            "empty_supply_id",
+            ci,
+            edited(r#""id":"toner-black""#, r#""id":"""#),
+            "bad_payload",
+            "supplies[0].id",
+        ),
+        (
+            "empty_serial",
+            ci,
+            changed(&|c| c.info.as_mut().unwrap().serial.clear()),
+            "bad_payload",
+            "info.serial",
+        ),
+        (
+            "empty_setting_id",
+            ci,
+            raw(r#","settings":{"":true}"#),
+            "bad_payload",
+            "settings",
+        ),
+        (
+            "setting_id_129_characters",
+            ci,
+            raw(&format!(r#","settings":{{"{}":true}}"#, "x".repeat(129))),
+            "too_long",
+            "settings",
+        ),
+        (
+            "setting_text_256_characters",
+            ci,
+            changed(&|c| {
+                c.settings.insert(
+                    "security.tls.min_version".into(),
+                    ReportedValue::Text("ü".repeat(256)),
+                );
+            }),
+            "too_long",
+            "settings.security.tls.min_version",
+        ),
+        (
+            "certificate_sha256_uppercase",
+            ci,
+            changed(&|c| {
+                c.settings.insert(
+                    "security.cert.id".into(),
+                    ReportedValue::Certificate {
+                        sha256: "AB".repeat(32),
+                        not_after_ms: 1,
+                    },
+                );
+            }),
+            "bad_payload",
+            "settings.security.cert.id.sha256",
+        ),
+        (
+            "fetch_empty_ack_id",
+            MessageType::Fetch,
+            br#"{"acks":[{"id":"","outcome":"done"}]}"#.to_vec(),
+            "bad_payload",
+            "acks[0].id",
+        ),
+        (
+            "work_item_empty_kind",
+            MessageType::Work,
+            br#"{"reply_to":"404142434445464748494a4b4c4d4e4f","items":[{"id":"1","kind":""}]}"#.to_vec(),
+            "bad_payload",
+            "items[0].kind",
+        ),
+        (
+            "work_item_id_65_characters",
+            MessageType::Work,
             format!(
-                r#"{{"printer_id":"{PRINTER_ID}","new_public_key":"{}"}}"#,
-                "0".repeat(66)
+                r#"{{"reply_to":"404142434445464748494a4b4c4d4e4f","items":[{{"id":"{}","kind":"report_now"}}]}}"#,
+                "7".repeat(65)
             )
             .into_bytes(),
             "too_long",
-            "new_public_key",
+            "items[0].id",
+        ),
+        (
+            "work_item_kind_control_character",
+            MessageType::Work,
+            br#"{"reply_to":"404142434445464748494a4b4c4d4e4f","items":[{"id":"1","kind":"report_now\u0007"}]}"#.to_vec(),
+            "bad_payload",
+            "items[0].kind",
         ),
     ];
     cases
