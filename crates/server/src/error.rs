@@ -82,6 +82,10 @@ impl From<StoreError> for ApiError {
                 ApiError::Forbidden("this needs a signed-in person, not an API token".into())
             }
             StoreError::Conflict { code, message } => ApiError::Conflict { code, message },
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "storage unavailable");
+                ApiError::Unavailable
+            }
             StoreError::Invalid(v) => ApiError::BadRequest {
                 code: "invalid_field",
                 field: Some(v.field),

@@ -29,6 +29,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// Temporarily unable to store (the database failed a batch); the caller may retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<Forbidden> for StoreError {

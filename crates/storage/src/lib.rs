@@ -12,6 +12,7 @@ pub mod devices;
 pub mod enrolment;
 pub mod error;
 pub mod groups;
+mod ingest;
 pub mod invitations;
 pub mod keyring;
 pub mod memberships;
@@ -77,6 +78,8 @@ pub struct Store {
     /// Serialises write transactions in this process: SQLite allows one writer anyway, and the
     /// audit chain needs its appends in order. A second node would rely on the primary keys.
     pub(crate) write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The group-commit writer of check-ins, started on first use.
+    ingest: Arc<std::sync::OnceLock<ingest::Ingest>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,6 +166,7 @@ impl Store {
             checkpoints: Arc::new(checkpoint::Checkpoints::new(opts.checkpoint_path)),
             clock,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            ingest: Arc::new(std::sync::OnceLock::new()),
         };
         store.backfill_kem_key_ids().await?;
         Ok(store)
@@ -191,6 +195,16 @@ impl Store {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin().await?;
         Ok((guard, tx))
+    }
+
+    pub(crate) fn ingest(&self) -> &ingest::Ingest {
+        self.ingest.get_or_init(|| {
+            ingest::Ingest::start(
+                self.pool.clone(),
+                self.write_lock.clone(),
+                self.clock.clone(),
+            )
+        })
     }
 
     /// The raw pool, for benchmarks and tests that inspect rows directly.

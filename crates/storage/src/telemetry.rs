@@ -43,85 +43,24 @@ fn json_err(e: serde_json::Error) -> StoreError {
 
 impl Store {
     /// Checks a printer's report against its stored state and the catalogue and, when it makes
-    /// sense, stores it: the latest state and the history rows in one transaction. Returns only
-    /// after the commit, so an acknowledged report is durable.
+    /// sense, stores it: the latest state and the history rows. Returns only after the commit,
+    /// so an acknowledged report is durable. Concurrent check-ins are group-committed: one
+    /// transaction (one fsync) per batch (see [`crate::ingest`]).
     pub async fn check_in(
         &self,
         tenant: TenantId,
         device: DeviceId,
-        report: &CheckIn,
-        catalogue: &Catalogue,
+        report: CheckIn,
+        catalogue: std::sync::Arc<Catalogue>,
     ) -> Result<CheckInOutcome, StoreError> {
-        let now = self.now_ms();
-        let mut w = self.begin_write().await?;
-        let live = sqlx::query(
-            "SELECT key_version, connection FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(tenant.to_string())
-        .bind(device.to_string())
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        let Some(live) = live else {
-            return Ok(CheckInOutcome::Gone);
-        };
-        let key_version: i64 = live.try_get(0)?;
-        let previous = match sqlx::query(
-            "SELECT state FROM device_state WHERE tenant_id = $1 AND device_id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(device.to_string())
-        .fetch_optional(&mut *w.tx)
-        .await?
-        {
-            Some(r) => serde_json::from_str::<DeviceState>(&r.try_get::<String, _>(0)?)
-                .map_err(json_err)?,
-            None => DeviceState::default(),
-        };
-        let mut next = match telemetry::apply(&previous, report, catalogue, now) {
-            Ok(Verdict::Store(next)) => next,
-            Ok(Verdict::Duplicate) => return Ok(CheckInOutcome::Duplicate),
-            Err(r) => return Ok(CheckInOutcome::Refused(r)),
-        };
-        let origin = Provenance {
-            via: live.try_get(1)?,
-            method: "check_in".into(),
-            key_version,
-            seq: report.seq,
-            received_at_ms: now,
-        };
-        telemetry::record_provenance(&mut next, report, &origin);
-        let state = serde_json::to_string(&next).map_err(json_err)?;
-        let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
-        )
-        .bind(tenant.to_string())
-        .bind(device.to_string())
-        .bind(seq)
-        .bind(now)
-        .bind(state)
-        .execute(&mut *w.tx)
-        .await?;
-        let reported_at = i64::try_from(report.taken_at_ms).unwrap_or(i64::MAX);
-        for (class, body) in telemetry::history_rows(report) {
-            sqlx::query(
-                "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(tenant.to_string())
-            .bind(now.div_euclid(DAY_MS))
-            .bind(device.to_string())
-            .bind(seq)
-            .bind(class.as_str())
-            .bind(reported_at)
-            .bind(now)
-            .bind(body.to_string())
-            .bind(key_version)
-            .execute(&mut *w.tx)
-            .await?;
-        }
-        self.commit(w).await?;
-        Ok(CheckInOutcome::Stored)
+        self.ingest()
+            .submit(crate::ingest::Job {
+                tenant,
+                device,
+                report,
+                catalogue,
+            })
+            .await
     }
 
     /// The printer's merged latest state (`None` before its first report).
@@ -207,4 +146,82 @@ pub(crate) async fn reset_seq(
     .execute(&mut *w.tx)
     .await?;
     Ok(())
+}
+
+/// One check-in inside a batch's transaction: the checks, then the state and history writes.
+/// Database errors abort the whole batch (the caller rolls back); refusals write nothing.
+pub(crate) async fn check_in_in_tx(
+    tx: &mut crate::Tx,
+    now: i64,
+    tenant: TenantId,
+    device: DeviceId,
+    report: &CheckIn,
+    catalogue: &Catalogue,
+) -> Result<CheckInOutcome, StoreError> {
+    let live = sqlx::query(
+        "SELECT key_version, connection FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(tenant.to_string())
+    .bind(device.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(live) = live else {
+        return Ok(CheckInOutcome::Gone);
+    };
+    let key_version: i64 = live.try_get(0)?;
+    let previous =
+        match sqlx::query("SELECT state FROM device_state WHERE tenant_id = $1 AND device_id = $2")
+            .bind(tenant.to_string())
+            .bind(device.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+        {
+            Some(r) => serde_json::from_str::<DeviceState>(&r.try_get::<String, _>(0)?)
+                .map_err(json_err)?,
+            None => DeviceState::default(),
+        };
+    let mut next = match telemetry::apply(&previous, report, catalogue, now) {
+        Ok(Verdict::Store(next)) => next,
+        Ok(Verdict::Duplicate) => return Ok(CheckInOutcome::Duplicate),
+        Err(r) => return Ok(CheckInOutcome::Refused(r)),
+    };
+    let origin = Provenance {
+        via: live.try_get(1)?,
+        method: "check_in".into(),
+        key_version,
+        seq: report.seq,
+        received_at_ms: now,
+    };
+    telemetry::record_provenance(&mut next, report, &origin);
+    let state = serde_json::to_string(&next).map_err(json_err)?;
+    let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
+    )
+    .bind(tenant.to_string())
+    .bind(device.to_string())
+    .bind(seq)
+    .bind(now)
+    .bind(state)
+    .execute(&mut **tx)
+    .await?;
+    let reported_at = i64::try_from(report.taken_at_ms).unwrap_or(i64::MAX);
+    for (class, body) in telemetry::history_rows(report) {
+        sqlx::query(
+            "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(tenant.to_string())
+        .bind(now.div_euclid(DAY_MS))
+        .bind(device.to_string())
+        .bind(seq)
+        .bind(class.as_str())
+        .bind(reported_at)
+        .bind(now)
+        .bind(body.to_string())
+        .bind(key_version)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(CheckInOutcome::Stored)
 }

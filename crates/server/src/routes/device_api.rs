@@ -245,8 +245,8 @@ pub async fn check_in(
                 .check_in(
                     opened.sender.tenant,
                     opened.sender.device,
-                    &report,
-                    &state.channel.catalogue,
+                    report,
+                    state.channel.catalogue.clone(),
                 )
                 .await?
             {

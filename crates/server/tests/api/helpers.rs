@@ -412,10 +412,11 @@ pub async fn enrol_printer(
         events: vec![],
         settings: Default::default(),
     };
-    let catalogue = printfleet_domain::catalogue::Catalogue::builtin().unwrap();
+    let catalogue =
+        std::sync::Arc::new(printfleet_domain::catalogue::Catalogue::builtin().unwrap());
     let stored = app
         .store
-        .check_in(tenant, device, &report, &catalogue)
+        .check_in(tenant, device, report, catalogue)
         .await
         .unwrap();
     assert!(matches!(

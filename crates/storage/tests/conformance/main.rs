@@ -35,5 +35,6 @@ mod members;
 mod roles;
 mod sessions;
 mod tamper;
+mod telemetry;
 mod tenants;
 mod tokens;

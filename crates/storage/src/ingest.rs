@@ -1,0 +1,113 @@
+//! Group commit for printers' check-ins. Each check-in must be durable before it is
+//! acknowledged, and one fsync per report caps SQLite at a few thousand reports a second; so
+//! check-ins queue here and one writer task stores everything that queued meanwhile in a single
+//! transaction, then answers each. Under light load a batch holds one report (no added delay);
+//! under heavy load batches grow and the fsyncs are shared.
+//!
+//! The writer holds only the pool, the write lock and the clock (not a `Store`), so it ends when
+//! the last `Store` handle is dropped.
+
+use std::sync::Arc;
+
+use printfleet_domain::catalogue::Catalogue;
+use printfleet_domain::clock::Clock;
+use printfleet_domain::{DeviceId, TenantId};
+use printfleet_protocol::messages::CheckIn;
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::telemetry::{check_in_in_tx, CheckInOutcome};
+use crate::StoreError;
+
+/// The most reports stored in one transaction.
+pub const MAX_BATCH: usize = 512;
+/// Reports waiting beyond this are refused quickly rather than queued without bound.
+const QUEUE: usize = 16 * 1024;
+
+pub(crate) struct Job {
+    pub tenant: TenantId,
+    pub device: DeviceId,
+    pub report: CheckIn,
+    pub catalogue: Arc<Catalogue>,
+}
+
+type Reply = oneshot::Sender<Result<CheckInOutcome, StoreError>>;
+
+pub(crate) struct Ingest {
+    tx: mpsc::Sender<(Job, Reply)>,
+}
+
+impl Ingest {
+    pub(crate) fn start(
+        pool: AnyPool,
+        write_lock: Arc<tokio::sync::Mutex<()>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(rx, pool, write_lock, clock));
+        Self { tx }
+    }
+
+    pub(crate) async fn submit(&self, job: Job) -> Result<CheckInOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the check-in writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the check-in writer stopped".into()))?
+    }
+}
+
+async fn writer(
+    mut rx: mpsc::Receiver<(Job, Reply)>,
+    pool: AnyPool,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    clock: Arc<dyn Clock>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let (outcomes, replies) = store_batch(jobs, &pool, &write_lock, clock.now_ms()).await;
+        match outcomes {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "check-in batch not stored; its printers retry");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(
+                        "storing the report failed; retry".into(),
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Stores a batch in one transaction; on any database error nothing of it is stored.
+async fn store_batch(
+    jobs: Vec<(Job, Reply)>,
+    pool: &AnyPool,
+    write_lock: &Arc<tokio::sync::Mutex<()>>,
+    now: i64,
+) -> (Result<Vec<CheckInOutcome>, StoreError>, Vec<Reply>) {
+    let (jobs, replies): (Vec<Job>, Vec<Reply>) = jobs.into_iter().unzip();
+    let result = async {
+        let _guard = write_lock.lock().await;
+        let mut tx = pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for j in &jobs {
+            outcomes.push(
+                check_in_in_tx(&mut tx, now, j.tenant, j.device, &j.report, &j.catalogue).await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+    .await;
+    (result, replies)
+}

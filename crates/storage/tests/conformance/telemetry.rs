@@ -1,0 +1,399 @@
+//! Check-ins (group-committed), device state and history, the outbox, key revocation and
+//! re-enrolment, on both backends.
+
+use crate::harness::*;
+use printfleet_domain::catalogue::Catalogue;
+use printfleet_domain::device::DeviceFacts;
+use printfleet_domain::telemetry::DataClass;
+use printfleet_domain::{BuiltInRole, Ctx, DeviceId, Permission};
+use printfleet_protocol::messages::{CheckIn, Meters, Outcome, ReportedValue, WorkAck};
+use printfleet_protocol::KeyPair;
+use printfleet_storage::enrolment::{EnrolRefusal, Takeover};
+use printfleet_storage::outbox::WorkKind;
+use printfleet_storage::resolver;
+use printfleet_storage::telemetry::CheckInOutcome;
+use std::sync::Arc;
+
+conformance! {
+    check_check_ins => sqlite_check_ins, postgres_check_ins;
+    check_concurrent_check_ins_are_all_stored => sqlite_concurrent_check_ins, postgres_concurrent_check_ins;
+    check_outbox => sqlite_outbox, postgres_outbox;
+    check_revocation_and_reenrolment => sqlite_revocation_and_reenrolment, postgres_revocation_and_reenrolment;
+}
+
+fn catalogue() -> Arc<Catalogue> {
+    Arc::new(Catalogue::builtin().unwrap())
+}
+
+fn report(seq: u64, total: u64) -> CheckIn {
+    CheckIn {
+        seq,
+        taken_at_ms: 1,
+        info: None,
+        meters: Some(Meters {
+            total_impressions: total,
+            ..Meters::default()
+        }),
+        supplies: None,
+        events: vec![],
+        settings: [(
+            "network.telnet.enabled".to_string(),
+            ReportedValue::Bool(true),
+        )]
+        .into_iter()
+        .collect(),
+    }
+}
+
+async fn enrol(h: &Harness, serial: &str) -> (DeviceId, KeyPair, String) {
+    let (_, secret) = h
+        .store
+        .enrolment_token_create(&Ctx::system(h.a), "t", 3_600_000, None)
+        .await
+        .unwrap();
+    let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    let facts = DeviceFacts::parse(serial, "LaserJet M507", "2506.1").unwrap();
+    let e = h
+        .store
+        .enrol_device(
+            secret.expose(),
+            &facts,
+            &key.public.to_bytes(),
+            None,
+            Takeover::None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    (e.device, key, secret.expose().to_string())
+}
+
+async fn check_check_ins(h: &Harness) {
+    let (d, _, _) = enrol(h, "T1").await;
+    let a = h.ctx_a().await;
+    let c = catalogue();
+    let stored = |r: CheckInOutcome| matches!(r, CheckInOutcome::Stored);
+    assert!(stored(
+        h.store
+            .check_in(h.a, d, report(1, 100), c.clone())
+            .await
+            .unwrap()
+    ));
+    assert!(matches!(
+        h.store
+            .check_in(h.a, d, report(1, 100), c.clone())
+            .await
+            .unwrap(),
+        CheckInOutcome::Duplicate
+    ));
+    match h
+        .store
+        .check_in(h.a, d, report(2, 99), c.clone())
+        .await
+        .unwrap()
+    {
+        CheckInOutcome::Refused(r) => {
+            assert_eq!(
+                (r.code, r.field.as_str()),
+                ("counter_backwards", "meters.total_impressions")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(stored(
+        h.store
+            .check_in(h.a, d, report(2, 150), c.clone())
+            .await
+            .unwrap()
+    ));
+    let s = h.store.device_state(&a, d).await.unwrap().unwrap();
+    assert_eq!((s.seq, s.meters.unwrap().total_impressions), (2, 150));
+    assert_eq!(s.provenance["settings.network.telnet.enabled"].seq, 2);
+    let hist = h
+        .store
+        .device_history(&a, d, Some(DataClass::Meters), 10)
+        .await
+        .unwrap();
+    assert_eq!(hist.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+    // Another tenant cannot see it; a Report Admin lacks devices.read.
+    assert_not_found(h.store.device_state(&h.ctx_b().await, d).await);
+    let ra = h
+        .add_builtin(h.a, "ra@a.example", BuiltInRole::ReportAdmin)
+        .await;
+    assert_forbidden(
+        h.store.device_history(&h.ctx(&ra).await, d, None, 10).await,
+        Permission::DevicesRead,
+    );
+    // A removed printer's reports are not stored.
+    h.store.device_remove(&a, d).await.unwrap();
+    assert!(matches!(
+        h.store.check_in(h.a, d, report(3, 200), c).await.unwrap(),
+        CheckInOutcome::Gone
+    ));
+}
+
+async fn check_concurrent_check_ins_are_all_stored(h: &Harness) {
+    let mut devices = Vec::new();
+    for i in 0..8 {
+        devices.push(enrol(h, &format!("C{i}")).await.0);
+    }
+    let c = catalogue();
+    let mut tasks = Vec::new();
+    for d in &devices {
+        for seq in 1..=25u64 {
+            let (store, c, d, a) = (h.store.clone(), c.clone(), *d, h.a);
+            tasks.push(tokio::spawn(async move {
+                store.check_in(a, d, report(seq, seq * 10), c).await
+            }));
+        }
+    }
+    for t in tasks {
+        // Out-of-order arrivals are refused (counter backwards) or duplicates, never errors.
+        t.await.unwrap().unwrap();
+    }
+    let a = h.ctx_a().await;
+    for d in &devices {
+        // Whatever order they landed in, the history holds each stored seq once and the state
+        // is the highest stored one.
+        let hist = h
+            .store
+            .device_history(&a, *d, Some(DataClass::Meters), 1000)
+            .await
+            .unwrap();
+        let mut seqs: Vec<_> = hist.iter().map(|e| e.seq).collect();
+        let n = seqs.len();
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert_eq!(seqs.len(), n, "no seq stored twice");
+        let s = h.store.device_state(&a, *d).await.unwrap().unwrap();
+        assert_eq!(s.seq as i64, *seqs.last().unwrap());
+    }
+}
+
+async fn check_outbox(h: &Harness) {
+    let (d, _, _) = enrol(h, "O1").await;
+    let a = h.ctx_a().await;
+    assert!(!resolver::work_pending(&h.store, d).await.unwrap());
+    let w = h
+        .store
+        .work_enqueue(&a, d, WorkKind::ReportNow, serde_json::Value::Null)
+        .await
+        .unwrap();
+    assert!(resolver::work_pending(&h.store, d).await.unwrap());
+    // Another tenant cannot queue work for it; a Report Admin may not.
+    assert_not_found(
+        h.store
+            .work_enqueue(
+                &h.ctx_b().await,
+                d,
+                WorkKind::ReportNow,
+                serde_json::Value::Null,
+            )
+            .await,
+    );
+    let ra = h
+        .add_builtin(h.a, "ra2@a.example", BuiltInRole::ReportAdmin)
+        .await;
+    assert!(h
+        .store
+        .work_enqueue(
+            &h.ctx(&ra).await,
+            d,
+            WorkKind::ReportNow,
+            serde_json::Value::Null
+        )
+        .await
+        .is_err());
+    // Delivered until acknowledged; each delivery counted.
+    let got = h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, w.id);
+    let again = h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
+    assert_eq!(again.len(), 1);
+    let ack = WorkAck {
+        id: w.id.clone(),
+        outcome: Outcome::Failed,
+        reason: Some("paper jam".into()),
+    };
+    assert!(h
+        .store
+        .work_fetch(h.a, d, std::slice::from_ref(&ack))
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    // A replayed acknowledgement changes nothing.
+    assert!(h
+        .store
+        .work_fetch(h.a, d, &[ack])
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    let list = h.store.work_list(&a, d).await.unwrap();
+    assert_eq!(
+        (
+            list[0].status.as_str(),
+            list[0].attempts,
+            list[0].reason.as_deref()
+        ),
+        ("failed", 2, Some("paper jam"))
+    );
+    assert!(!resolver::work_pending(&h.store, d).await.unwrap());
+    // Survives reopening the store (a restart): queue, reopen, fetch.
+    let w2 = h
+        .store
+        .work_enqueue(&a, d, WorkKind::ReportNow, serde_json::Value::Null)
+        .await
+        .unwrap();
+    let reopened = h.reopen(h.keys.masters.clone()).await.unwrap();
+    let got = reopened.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
+    assert_eq!(got[0].id, w2.id);
+    reopened.close().await;
+}
+
+async fn check_revocation_and_reenrolment(h: &Harness) {
+    let (d, key, token) = enrol(h, "R1").await;
+    let a = h.ctx_a().await;
+    let kid = key.public.key_id();
+    assert!(
+        !resolver::device_by_kem_key(&h.store, &kid.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    h.store
+        .check_in(h.a, d, report(5, 50), catalogue())
+        .await
+        .unwrap();
+    h.store.device_revoke_key(&a, d).await.unwrap();
+    assert!(
+        resolver::device_by_kem_key(&h.store, &kid.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(matches!(
+        h.store
+            .check_in(h.a, d, report(6, 60), catalogue())
+            .await
+            .unwrap(),
+        CheckInOutcome::Gone
+    ));
+    assert!(h.store.work_fetch(h.a, d, &[]).await.unwrap().is_none());
+    let facts = DeviceFacts::parse("R1", "LaserJet M507", "2506.2").unwrap();
+    let new_key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    assert_eq!(
+        h.store
+            .enrol_device(
+                &token,
+                &facts,
+                &new_key.public.to_bytes(),
+                None,
+                Takeover::None
+            )
+            .await
+            .unwrap()
+            .unwrap_err(),
+        EnrolRefusal::AlreadyEnrolled
+    );
+    // A proof for another printer is refused.
+    assert_eq!(
+        h.store
+            .enrol_device(
+                &token,
+                &facts,
+                &new_key.public.to_bytes(),
+                None,
+                Takeover::Proven(DeviceId::new_random())
+            )
+            .await
+            .unwrap()
+            .unwrap_err(),
+        EnrolRefusal::BadProof
+    );
+    let until = h.store.device_approve_reenrolment(&a, d).await.unwrap();
+    assert!(until > h.store.now_ms());
+    let e = h
+        .store
+        .enrol_device(
+            &token,
+            &facts,
+            &new_key.public.to_bytes(),
+            None,
+            Takeover::None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((e.device, e.key_version), (d, 2));
+    let dev = h.store.device_get(&a, d).await.unwrap();
+    assert_eq!(
+        (
+            dev.firmware.as_str(),
+            dev.revoked_at_ms,
+            dev.reenrol_approved_until_ms
+        ),
+        ("2506.2", None, None)
+    );
+    // The old key is gone, the new one works; reports restart at seq 1.
+    assert!(resolver::device_by_kem_key(&h.store, &kid.0)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        h.store
+            .check_in(h.a, d, report(1, 70), catalogue())
+            .await
+            .unwrap(),
+        CheckInOutcome::Stored
+    ));
+    // The approval was used up.
+    let third = KeyPair::generate(&mut printfleet_protocol::system_rng());
+    assert_eq!(
+        h.store
+            .enrol_device(
+                &token,
+                &facts,
+                &third.public.to_bytes(),
+                None,
+                Takeover::None
+            )
+            .await
+            .unwrap()
+            .unwrap_err(),
+        EnrolRefusal::AlreadyEnrolled
+    );
+    // Proven by its current key: allowed.
+    let e = h
+        .store
+        .enrol_device(
+            &token,
+            &facts,
+            &third.public.to_bytes(),
+            None,
+            Takeover::Proven(d),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.key_version, 3);
+    // Audited.
+    let actions: Vec<_> = h
+        .store
+        .audit_list(&a, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for want in [
+        "device_key_revoked",
+        "device_reenrolment_approved",
+        "device_reenrolled",
+    ] {
+        assert!(actions.iter().any(|x| x == want), "{want} in {actions:?}");
+    }
+}
