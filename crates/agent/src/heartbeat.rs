@@ -71,7 +71,7 @@ impl Heartbeater {
         kind: RequestType,
         timeout: Duration,
     ) -> Result<Reply, AgentError> {
-        let counter = self.counter.next();
+        let counter = self.counter.next()?;
         let datagram = seal_request(&self.keys, counter, Request { kind, flags: 0 })
             .map_err(|e| AgentError::BadAnswer(e.code().into()))?;
         self.socket.send(&datagram).await?;

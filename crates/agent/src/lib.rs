@@ -8,6 +8,6 @@ mod enrol;
 mod heartbeat;
 
 pub use client::{base_urls, DeviceClient};
-pub use counter::{CounterSource, MemoryCounter};
+pub use counter::{CounterSource, FileCounter, MemoryCounter, RESERVATION_STEP};
 pub use enrol::{enrol, enrol_first, reenrol, AgentError, Enrolment, Identity};
 pub use heartbeat::{Heartbeater, Reply};

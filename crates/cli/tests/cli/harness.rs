@@ -64,8 +64,40 @@ impl Drop for Server {
     }
 }
 
+/// A loopback UDP port that was free a moment ago (e.g. for `PRINTFLEET_HEARTBEAT_LISTEN`).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Kills the process at once (SIGKILL: no shutdown, no flushing) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            panic!("the server had already exited");
+        }
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 /// Starts `printfleet serve` on a free loopback port (plain HTTP), logging to `log`.
 pub async fn serve(data_dir: &Path, database_url: Option<&str>, log: &Path, level: &str) -> Server {
+    serve_env(data_dir, database_url, log, level, &[]).await
+}
+
+/// [`serve`] with extra environment variables (they override the harness's own, e.g.
+/// `PRINTFLEET_HEARTBEAT_LISTEN`).
+pub async fn serve_env(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    log: &Path,
+    level: &str,
+    env: &[(&str, &str)],
+) -> Server {
     let port = free_port();
     let mut c = bin();
     c.args([
@@ -80,6 +112,9 @@ pub async fn serve(data_dir: &Path, database_url: Option<&str>, log: &Path, leve
     .env("PRINTFLEET_HEARTBEAT_LISTEN", "127.0.0.1:0")
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        c.env(k, v);
+    }
     if let Some(u) = database_url {
         c.args(["--database-url", u]);
     }
@@ -108,6 +143,77 @@ pub async fn wait_ready(s: &mut Server, log: &Path) {
         assert!(Instant::now() < deadline, "server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A new, empty PostgreSQL database on the server of [`pg_url`], dropped (with whatever still
+/// connects to it) when this is dropped, also when the test fails. Creating it fails (does not
+/// skip) when PostgreSQL cannot be reached.
+pub struct PgDatabase {
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(prefix: &str) -> Self {
+        use sqlx::Connection;
+        let admin_url = pg_url();
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut c = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is needed at {admin_url} (set PF_TEST_DATABASE_URL): {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a database at {admin_url}: {e}"));
+        c.close().await.unwrap();
+        let base = admin_url.rsplit_once('/').unwrap().0;
+        Self {
+            url: format!("{base}/{name}"),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sqlx::Connection;
+        let Some((_, name)) = self.url.rsplit_once('/') else {
+            return;
+        };
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        // Best effort, on a runtime of its own (this may run while a test unwinds).
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut c = sqlx::PgConnection::connect(&pg_url()).await.ok()?;
+                let _ = sqlx::query(&drop).execute(&mut c).await;
+                c.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs `printfleet admin audit verify`; returns its exit code and its output.
+pub fn audit_verify(data_dir: &Path, database_url: Option<&str>) -> (i32, String) {
+    let mut c = bin();
+    c.args(["admin", "audit", "verify", "--data-dir"])
+        .arg(data_dir);
+    if let Some(u) = database_url {
+        c.args(["--database-url", u]);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Runs `printfleet admin bootstrap` with the password on stdin.

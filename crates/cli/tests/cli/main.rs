@@ -4,6 +4,7 @@
 
 mod admin;
 mod config;
+mod crash;
 mod demo;
 mod harness;
 mod plaintext;
