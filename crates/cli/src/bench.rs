@@ -9,7 +9,9 @@
 //!
 //! What is measured and how to read it is described in `docs/benchmarks.md`.
 
+mod checkins;
 mod fixture;
+mod heartbeats;
 mod load;
 mod report;
 
@@ -20,6 +22,11 @@ use std::time::Duration;
 pub enum Target {
     /// Benchmark the HTTP API on loopback against a fresh database (see docs/benchmarks.md).
     Api(ApiArgs),
+    /// Sealed, durable check-ins over TLS against a bare HTTPS echo baseline (see docs/benchmarks.md).
+    Checkins(checkins::CheckinArgs),
+    /// The UDP heartbeat service (doorbell) on loopback against a fresh database, with a bare
+    /// UDP echo baseline; or a fleet at a fixed interval (see docs/benchmarks.md).
+    Heartbeats(heartbeats::HeartbeatsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,6 +65,8 @@ pub struct ApiArgs {
 pub async fn run(target: Target) -> anyhow::Result<()> {
     match target {
         Target::Api(args) => api(args).await,
+        Target::Heartbeats(args) => heartbeats::run(args).await,
+        Target::Checkins(args) => checkins::run(args).await,
     }
 }
 

@@ -16,7 +16,7 @@ use printfleet_protocol::messages::CheckIn;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::telemetry::{check_in_in_tx, CheckInOutcome};
+use crate::telemetry::{check_in_batch, CheckInOutcome, Pending};
 use crate::StoreError;
 
 /// The most reports stored in one transaction.
@@ -99,12 +99,16 @@ async fn store_batch(
     let result = async {
         let _guard = write_lock.lock().await;
         let mut tx = pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for j in &jobs {
-            outcomes.push(
-                check_in_in_tx(&mut tx, now, j.tenant, j.device, &j.report, &j.catalogue).await?,
-            );
-        }
+        let pending: Vec<Pending<'_>> = jobs
+            .iter()
+            .map(|j| Pending {
+                tenant: j.tenant,
+                device: j.device,
+                report: &j.report,
+                catalogue: &j.catalogue,
+            })
+            .collect();
+        let outcomes = check_in_batch(&mut tx, now, &pending).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

@@ -18,6 +18,7 @@ pub mod keyring;
 pub mod memberships;
 mod migrate;
 pub mod outbox;
+pub mod provision;
 pub mod rekey;
 pub mod resolver;
 pub mod roles;

@@ -148,80 +148,176 @@ pub(crate) async fn reset_seq(
     Ok(())
 }
 
-/// One check-in inside a batch's transaction: the checks, then the state and history writes.
-/// Database errors abort the whole batch (the caller rolls back); refusals write nothing.
-pub(crate) async fn check_in_in_tx(
+/// A check-in to store as part of a batch.
+pub(crate) struct Pending<'a> {
+    pub tenant: TenantId,
+    pub device: DeviceId,
+    pub report: &'a CheckIn,
+    pub catalogue: &'a Catalogue,
+}
+
+/// Comma-separated `$n` placeholders for `rows` rows of `cols` columns, starting at `$first`.
+fn placeholders(rows: usize, cols: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..cols)
+                .map(|c| format!("${}", first + r * cols + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows per multi-row statement: below both backends' parameter limits, and small because
+/// SQLite (through sqlx) looks each `$n` up by name, which grows with the statement's size.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Stores a batch of check-ins inside one transaction with a handful of statements whatever
+/// the batch size: the printers' rows and states are read with one query each, every report is
+/// checked in memory in arrival order (several reports of one printer chain), and the new
+/// states and the history rows are written with multi-row statements. Database errors abort
+/// the whole batch (the caller rolls back); refusals write nothing.
+pub(crate) async fn check_in_batch(
     tx: &mut crate::Tx,
     now: i64,
-    tenant: TenantId,
-    device: DeviceId,
-    report: &CheckIn,
-    catalogue: &Catalogue,
-) -> Result<CheckInOutcome, StoreError> {
-    let live = sqlx::query(
-        "SELECT key_version, connection FROM devices WHERE tenant_id = $1 AND id = $2 AND removed_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(tenant.to_string())
-    .bind(device.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(live) = live else {
-        return Ok(CheckInOutcome::Gone);
-    };
-    let key_version: i64 = live.try_get(0)?;
-    let previous =
-        match sqlx::query("SELECT state FROM device_state WHERE tenant_id = $1 AND device_id = $2")
-            .bind(tenant.to_string())
-            .bind(device.to_string())
-            .fetch_optional(&mut **tx)
-            .await?
-        {
-            Some(r) => serde_json::from_str::<DeviceState>(&r.try_get::<String, _>(0)?)
-                .map_err(json_err)?,
-            None => DeviceState::default(),
-        };
-    let mut next = match telemetry::apply(&previous, report, catalogue, now) {
-        Ok(Verdict::Store(next)) => next,
-        Ok(Verdict::Duplicate) => return Ok(CheckInOutcome::Duplicate),
-        Err(r) => return Ok(CheckInOutcome::Refused(r)),
-    };
-    let origin = Provenance {
-        via: live.try_get(1)?,
-        method: "check_in".into(),
-        key_version,
-        seq: report.seq,
-        received_at_ms: now,
-    };
-    telemetry::record_provenance(&mut next, report, &origin);
-    let state = serde_json::to_string(&next).map_err(json_err)?;
-    let seq = i64::try_from(report.seq).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
-    )
-    .bind(tenant.to_string())
-    .bind(device.to_string())
-    .bind(seq)
-    .bind(now)
-    .bind(state)
-    .execute(&mut **tx)
-    .await?;
-    let reported_at = i64::try_from(report.taken_at_ms).unwrap_or(i64::MAX);
-    for (class, body) in telemetry::history_rows(report) {
-        sqlx::query(
-            "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant.to_string())
-        .bind(now.div_euclid(DAY_MS))
-        .bind(device.to_string())
-        .bind(seq)
-        .bind(class.as_str())
-        .bind(reported_at)
-        .bind(now)
-        .bind(body.to_string())
-        .bind(key_version)
-        .execute(&mut **tx)
-        .await?;
+    batch: &[Pending<'_>],
+) -> Result<Vec<CheckInOutcome>, StoreError> {
+    use std::collections::HashMap;
+    let mut ids: Vec<String> = batch.iter().map(|p| p.device.to_string()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Live printers: tenant, key version and connection, by id.
+    let mut live: HashMap<String, (String, i64, String)> = HashMap::new();
+    let mut states: HashMap<String, DeviceState> = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let q = format!(
+            "SELECT id, tenant_id, key_version, connection FROM devices WHERE id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&q);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for r in query.fetch_all(&mut **tx).await? {
+            live.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        }
+        let q = format!(
+            "SELECT device_id, tenant_id, state FROM device_state WHERE device_id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&q);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for r in query.fetch_all(&mut **tx).await? {
+            let (device, tenant): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            // Only a state of the printer's own tenant counts (ids are unique; belt and braces).
+            if live.get(&device).is_some_and(|l| l.0 == tenant) {
+                let state = serde_json::from_str(&r.try_get::<String, _>(2)?).map_err(json_err)?;
+                states.insert(device, state);
+            }
+        }
     }
-    Ok(CheckInOutcome::Stored)
+    let mut outcomes = Vec::with_capacity(batch.len());
+    // (tenant, device, seq, state) of every stored report; history rows likewise.
+    let mut changed: HashMap<String, (TenantId, i64)> = HashMap::new();
+    let mut history: Vec<(TenantId, String, i64, DataClass, i64, String, i64)> = Vec::new();
+    for p in batch {
+        let id = p.device.to_string();
+        let Some((tenant, key_version, via)) = live.get(&id) else {
+            outcomes.push(CheckInOutcome::Gone);
+            continue;
+        };
+        if *tenant != p.tenant.to_string() {
+            outcomes.push(CheckInOutcome::Gone);
+            continue;
+        }
+        let previous = states.get(&id).cloned().unwrap_or_default();
+        let mut next = match telemetry::apply(&previous, p.report, p.catalogue, now) {
+            Ok(Verdict::Store(next)) => next,
+            Ok(Verdict::Duplicate) => {
+                outcomes.push(CheckInOutcome::Duplicate);
+                continue;
+            }
+            Err(r) => {
+                outcomes.push(CheckInOutcome::Refused(r));
+                continue;
+            }
+        };
+        let origin = Provenance {
+            via: via.clone(),
+            method: "check_in".into(),
+            key_version: *key_version,
+            seq: p.report.seq,
+            received_at_ms: now,
+        };
+        telemetry::record_provenance(&mut next, p.report, &origin);
+        let seq = i64::try_from(p.report.seq).unwrap_or(i64::MAX);
+        let reported_at = i64::try_from(p.report.taken_at_ms).unwrap_or(i64::MAX);
+        for (class, body) in telemetry::history_rows(p.report) {
+            history.push((
+                p.tenant,
+                id.clone(),
+                seq,
+                class,
+                reported_at,
+                body.to_string(),
+                *key_version,
+            ));
+        }
+        states.insert(id.clone(), *next);
+        changed.insert(id, (p.tenant, seq));
+        outcomes.push(CheckInOutcome::Stored);
+    }
+    let rows: Vec<(String, TenantId, i64, String)> = changed
+        .into_iter()
+        .map(|(id, (tenant, seq))| {
+            let state = states
+                .get(&id)
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(json_err)?;
+            Ok((id, tenant, seq, state.unwrap_or_default()))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let q = format!(
+            "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES {} \
+             ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
+            placeholders(chunk.len(), 5, 1)
+        );
+        let mut query = sqlx::query(&q);
+        for (id, tenant, seq, state) in chunk {
+            query = query
+                .bind(tenant.to_string())
+                .bind(id)
+                .bind(*seq)
+                .bind(now)
+                .bind(state);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in history.chunks(ROWS_PER_STATEMENT) {
+        let q = format!(
+            "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES {}",
+            placeholders(chunk.len(), 9, 1)
+        );
+        let mut query = sqlx::query(&q);
+        for (tenant, id, seq, class, reported_at, body, key_version) in chunk {
+            query = query
+                .bind(tenant.to_string())
+                .bind(now.div_euclid(DAY_MS))
+                .bind(id)
+                .bind(*seq)
+                .bind(class.as_str())
+                .bind(*reported_at)
+                .bind(now)
+                .bind(body)
+                .bind(*key_version);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(outcomes)
 }

@@ -24,8 +24,8 @@ const RAW_PAYLOAD: &str = "{\"name\":\"bench group\",\"action\":\"group.created\
 /// A database that exists only for this run: SQLite in a temporary directory, or a fresh
 /// PostgreSQL database dropped by [`TempDatabase::remove`].
 pub struct TempDatabase {
-    dir: tempfile::TempDir,
-    url: String,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) url: String,
     postgres: Option<PgDatabase>,
 }
 

@@ -1,0 +1,514 @@
+//! `printfleet bench checkins`: sealed, durable check-ins over real TLS on loopback, each figure
+//! beside a bare HTTPS echo endpoint (same certificate, same rustls/hyper stack, same load
+//! generator doing the same client work: seal a ~1 KiB report, POST it, read the answer).
+//!
+//! Phases: echo and check-ins with connection reuse; then a new TLS connection per request,
+//! with session resumption (echo and check-ins) and without (check-ins). At the end the stored
+//! history is counted, so every acknowledged report is known to be in the database.
+
+use super::fixture::TempDatabase;
+use super::load::{self, Op, OpFuture, Phase, Plan};
+use super::Backend;
+use anyhow::Context;
+use clap::Args;
+use printfleet_domain::clock::{Clock, SystemClock};
+use printfleet_domain::device::DeviceFacts;
+use printfleet_domain::tenant::Contact;
+use printfleet_domain::Ctx;
+use printfleet_protocol::messages::{
+    CheckIn, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind, SupplyState,
+};
+use printfleet_protocol::{Header, KeyPair, MessageType, PublicKey};
+use printfleet_server::config::Config;
+use printfleet_storage::enrolment::Takeover;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Clone, Debug)]
+pub struct CheckinArgs {
+    /// Database backend (as for `bench api`).
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// PostgreSQL server to use with --backend postgres (a fresh database is created and dropped).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Duration of each measured phase, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+    /// Concurrent clients (HTTPS connections) in each phase.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+    /// Printers enrolled for the run (each client reports for its own share of them).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub printers: u64,
+}
+
+/// One simulated printer: its key and the next report number and meter reading.
+struct Printer {
+    key: KeyPair,
+    seq: AtomicU64,
+}
+
+struct Env {
+    running: printfleet_server::Running,
+    store: printfleet_storage::Store,
+    echo: tokio::task::JoinHandle<std::io::Result<()>>,
+    echo_handle: axum_server::Handle,
+    base: String,
+    echo_url: String,
+    server_key: PublicKey,
+    printers: Arc<Vec<Printer>>,
+    cert_pem: Vec<u8>,
+}
+
+pub async fn run(args: CheckinArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for meaningful figures");
+    }
+    if args.printers < args.concurrency {
+        anyhow::bail!(
+            "--printers must be at least --concurrency (each client has its own printers)"
+        );
+    }
+    let db = TempDatabase::create(args.backend, args.database_url.as_deref()).await?;
+    let outcome = tokio::select! {
+        r = measure(&args, &db) => r,
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => Err(anyhow::anyhow!("interrupted")),
+            Err(e) => Err(e.into()),
+        },
+    };
+    let cleanup = db.remove().await;
+    let r = outcome?;
+    cleanup?;
+    print(&args, &r);
+    Ok(())
+}
+
+struct Results {
+    echo: Phase,
+    checkins: Phase,
+    echo_new: Phase,
+    checkins_new: Phase,
+    checkins_full: Phase,
+    stored: i64,
+    acknowledged: u64,
+}
+
+async fn measure(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Results> {
+    let env = start(args, db).await?;
+    let r = phases(args, &env).await;
+    env.running.stop().await;
+    env.echo_handle.shutdown();
+    let _ = env.echo.await;
+    env.store.close().await;
+    r
+}
+
+async fn start(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Env> {
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: db.dir.path().to_path_buf(),
+        database_url: db.url.clone(),
+        plain_http: false,
+        heartbeat_listen: String::new(),
+        ..Config::default()
+    };
+    cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();
+    cfg.validate()?;
+    crate::init_tracing(&cfg);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = printfleet_server::keys::load(&cfg)?;
+    let csrf_key = printfleet_server::keys::csrf_key(&keys);
+    let store = printfleet_server::open_store(&cfg, clock.clone()).await?;
+    let params = printfleet_crypto::PasswordParams {
+        memory_kib: cfg.auth.argon2_memory_kib,
+        iterations: cfg.auth.argon2_iterations,
+        parallelism: 1,
+    };
+    let printers = Arc::new(enrol_printers(&store, args.printers).await?);
+    let server_key = store.server_device_keypair().await?.public;
+    let state = printfleet_server::build_state(&cfg, store.clone(), params, clock, csrf_key)?;
+    let running = printfleet_server::start(&cfg, state).await?;
+    let addr = *running
+        .addrs
+        .first()
+        .context("the server bound no address")?;
+    let (cert, key) = printfleet_server::tls::ensure_cert(None, None, &cfg.data_dir)?;
+    let cert_pem = std::fs::read(&cert).context("reading the server certificate")?;
+    let (echo, echo_handle, echo_addr) = start_echo(&cert, &key).await?;
+    Ok(Env {
+        running,
+        store,
+        echo,
+        echo_handle,
+        base: format!("https://{addr}"),
+        echo_url: format!("https://{echo_addr}/echo"),
+        server_key,
+        printers,
+        cert_pem,
+    })
+}
+
+/// Enrols `n` printers through the storage layer (as `POST /device/v1/enrol` would).
+async fn enrol_printers(store: &printfleet_storage::Store, n: u64) -> anyhow::Result<Vec<Printer>> {
+    let contact = Contact::parse(
+        Some("Bench"),
+        Some("bench@bench.printfleet.test"),
+        None,
+        None,
+    )?;
+    let tenant = store
+        .create_tenant("Bench Company", "us", &contact, None)
+        .await?;
+    let (_, token) = store
+        .enrolment_token_create(&Ctx::system(tenant), "bench", 3_600_000, None)
+        .await?;
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{prefix:<26} [{bar:30}] {pos}/{len}",
+    )?);
+    bar.set_prefix("enrolling printers");
+    let mut out = Vec::new();
+    for i in 0..n {
+        let key = KeyPair::generate(&mut printfleet_protocol::system_rng());
+        let facts = DeviceFacts::parse(
+            &format!("BENCH{i:07}"),
+            "LaserJet Enterprise M507",
+            "2506.1",
+        )?;
+        store
+            .enrol_device(
+                token.expose(),
+                &facts,
+                &key.public.to_bytes(),
+                None,
+                Takeover::None,
+            )
+            .await?
+            .map_err(|r| anyhow::anyhow!("enrolment refused: {}", r.code()))?;
+        out.push(Printer {
+            key,
+            seq: AtomicU64::new(0),
+        });
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(out)
+}
+
+/// The baseline: POST /echo answers the body back, on the same TLS certificate and stack.
+async fn start_echo(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    axum_server::Handle,
+    std::net::SocketAddr,
+)> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/echo",
+        post(|body: axum::body::Bytes| async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+                body,
+            )
+        }),
+    );
+    let tls = printfleet_server::tls::rustls_config(cert, key).await?;
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.set_nonblocking(true)?;
+    let addr = l.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(l, tls).handle(handle.clone());
+    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    Ok((task, handle, addr))
+}
+
+/// A client trusting the run's self-signed certificate; `reuse` keeps connections alive,
+/// `resume` allows TLS session resumption on new ones.
+fn client(cert_pem: &[u8], reuse: bool, resume: bool) -> anyhow::Result<reqwest::Client> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    printfleet_server::tls::install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(cert_pem) {
+        roots.add(c.context("the server certificate")?)?;
+    }
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if !resume {
+        tls.resumption = rustls::client::Resumption::disabled();
+    }
+    let mut b = reqwest::Client::builder().use_preconfigured_tls(tls);
+    if !reuse {
+        b = b.pool_max_idle_per_host(0);
+    }
+    Ok(b.build()?)
+}
+
+/// A realistic report of a little under 1 KiB: all meters, four supplies, two events, a few
+/// settings (docs/benchmarks.md defines a check-in this way).
+fn report(seq: u64) -> CheckIn {
+    let total = 10_000 + seq * 7;
+    let supply = |id: &str, colour: &str, part: &str, level: u8| Supply {
+        id: id.into(),
+        kind: SupplyKind::Toner,
+        colour: Some(colour.into()),
+        level_percent: Some(level),
+        capacity_pages: Some(12_500),
+        pages: Some(seq * 2),
+        part_number: Some(part.into()),
+        state: SupplyState::Ok,
+    };
+    CheckIn {
+        seq,
+        taken_at_ms: u64::try_from(SystemClock.now_ms()).unwrap_or(0),
+        info: None,
+        meters: Some(Meters {
+            total_impressions: total,
+            mono_impressions: Some(total - total / 3),
+            colour_impressions: Some(total / 3),
+            simplex_sheets: Some(total / 2),
+            duplex_sheets: Some(total / 4),
+            scans: Some(seq),
+            faxes_sent: Some(seq / 10),
+            faxes_received: Some(seq / 12),
+            jams: Some(seq / 100),
+        }),
+        supplies: Some(vec![
+            supply("toner-black", "black", "W2020A", 71),
+            supply("toner-cyan", "cyan", "W2021A", 64),
+            supply("toner-magenta", "magenta", "W2023A", 58),
+            supply("toner-yellow", "yellow", "W2022A", 80),
+        ]),
+        events: vec![
+            Event {
+                at_ms: 1_767_225_500_000,
+                kind: EventKind::Jam,
+                code: Some("13.B2.D1".into()),
+                detail: Some("Jam in tray 2".into()),
+            },
+            Event {
+                at_ms: 1_767_225_560_000,
+                kind: EventKind::SupplyLow,
+                code: Some("10.00.10".into()),
+                detail: None,
+            },
+        ],
+        settings: BTreeMap::from([
+            (
+                "network.telnet.enabled".to_string(),
+                ReportedValue::Bool(false),
+            ),
+            (
+                "network.ftp_printing.enabled".to_string(),
+                ReportedValue::Bool(true),
+            ),
+            (
+                "copier.color.access".to_string(),
+                ReportedValue::Text("enabled".into()),
+            ),
+            (
+                "scan.email.smtp.password".to_string(),
+                ReportedValue::Secret { set: true },
+            ),
+        ]),
+    }
+}
+
+/// Seals the next report of one of the client's printers (the same work for both endpoints).
+fn sealed_report(
+    printers: &[Printer],
+    server: &PublicKey,
+    worker: u64,
+    n: u64,
+    clients: u64,
+) -> anyhow::Result<Vec<u8>> {
+    let mine = (printers.len() as u64)
+        .saturating_sub(worker)
+        .div_ceil(clients)
+        .max(1);
+    let idx = usize::try_from(worker + clients * (n % mine))?;
+    let p = printers.get(idx).context("printer index")?;
+    let seq = p.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut rng = printfleet_protocol::system_rng();
+    let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
+    let h = Header::new(MessageType::CheckIn, &p.key.public, server, now, &mut rng);
+    let body = printfleet_protocol::seal(
+        server,
+        &p.key.private,
+        &p.key.public,
+        &h,
+        &report(seq).encode(),
+        &mut rng,
+    )
+    .map_err(|e| anyhow::anyhow!("sealing: {}", e.code()))?;
+    Ok(body.into_bytes())
+}
+
+fn post_op(
+    env: &Env,
+    client: reqwest::Client,
+    url: String,
+    clients: u64,
+    acked: Option<Arc<AtomicU64>>,
+) -> Op {
+    let printers = env.printers.clone();
+    let server = env.server_key.clone();
+    Arc::new(move |worker, n| -> OpFuture {
+        let body = sealed_report(&printers, &server, worker, n, clients);
+        let req = body.map(|b| {
+            client
+                .post(&url)
+                .header("content-type", "application/octet-stream")
+                .body(b)
+        });
+        let acked = acked.clone();
+        Box::pin(async move {
+            let resp = req?.send().await?;
+            let status = resp.status();
+            let bytes = resp.bytes().await?;
+            if status != reqwest::StatusCode::OK {
+                anyhow::bail!(
+                    "answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                );
+            }
+            if let Some(a) = acked {
+                a.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    })
+}
+
+async fn phases(args: &CheckinArgs, env: &Env) -> anyhow::Result<Results> {
+    let plan = Plan {
+        duration: Duration::from_secs(args.seconds),
+        concurrency: args.concurrency,
+    };
+    let c = args.concurrency;
+    let acked = Arc::new(AtomicU64::new(0));
+    let check_in_url = format!("{}/device/v1/check-in", env.base);
+    let reuse = client(&env.cert_pem, true, true)?;
+    let echo = load::run_phase(
+        "echo, reused",
+        plan,
+        post_op(env, reuse.clone(), env.echo_url.clone(), c, None),
+    )
+    .await?;
+    let checkins = load::run_phase(
+        "check-ins, reused",
+        plan,
+        post_op(env, reuse, check_in_url.clone(), c, Some(acked.clone())),
+    )
+    .await?;
+    let resumed = client(&env.cert_pem, false, true)?;
+    let echo_new = load::run_phase(
+        "echo, new conn (resumed)",
+        plan,
+        post_op(env, resumed.clone(), env.echo_url.clone(), c, None),
+    )
+    .await?;
+    let checkins_new = load::run_phase(
+        "check-ins, new (resumed)",
+        plan,
+        post_op(env, resumed, check_in_url.clone(), c, Some(acked.clone())),
+    )
+    .await?;
+    let full = client(&env.cert_pem, false, false)?;
+    let checkins_full = load::run_phase(
+        "check-ins, new (full hs)",
+        plan,
+        post_op(env, full, check_in_url, c, Some(acked.clone())),
+    )
+    .await?;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM telemetry_history WHERE data_class = 'meters'")
+            .fetch_one(env.store.raw_pool())
+            .await?;
+    Ok(Results {
+        echo,
+        checkins,
+        echo_new,
+        checkins_new,
+        checkins_full,
+        stored,
+        acknowledged: acked.load(Ordering::Relaxed),
+    })
+}
+
+fn print(args: &CheckinArgs, r: &Results) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!(
+        "printfleet bench checkins: backend {}, {} clients, {} printers, {} s per phase, {} CPUs, {} build",
+        match args.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        },
+        args.concurrency,
+        args.printers,
+        args.seconds,
+        cores,
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+    );
+    println!("a check-in: a sealed ~1 KiB report (HPKE auth mode), stored durably before its sealed acknowledgement");
+    println!();
+    println!(
+        "{:<48} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
+        "phase", "ok", "errors", "per s", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, p) in [
+        ("HTTPS echo, connection reused (baseline)", &r.echo),
+        ("check-ins, connection reused", &r.checkins),
+        ("HTTPS echo, new TLS conn, resumed (baseline)", &r.echo_new),
+        ("check-ins, new TLS conn, resumed", &r.checkins_new),
+        ("check-ins, new TLS conn, full handshake", &r.checkins_full),
+    ] {
+        println!(
+            "{:<48} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
+            name,
+            p.ok,
+            p.errors,
+            p.rate(),
+            p.quantile_ms(0.5),
+            p.quantile_ms(0.99),
+            p.max_ms()
+        );
+        if let Some(e) = &p.first_error {
+            println!("  first error: {e}");
+        }
+    }
+    println!();
+    println!(
+        "check-ins / echo, reused connections: {:.0} / {:.0} = {:.2}",
+        r.checkins.rate(),
+        r.echo.rate(),
+        r.checkins.rate() / r.echo.rate()
+    );
+    println!(
+        "check-ins / echo, new resumed connections: {:.0} / {:.0} = {:.2}",
+        r.checkins_new.rate(),
+        r.echo_new.rate(),
+        r.checkins_new.rate() / r.echo_new.rate()
+    );
+    println!(
+        "durability: {} check-ins acknowledged, {} reports in the stored history ({})",
+        r.acknowledged,
+        r.stored,
+        if u64::try_from(r.stored).unwrap_or(0) == r.acknowledged {
+            "all there"
+        } else {
+            "MISMATCH"
+        }
+    );
+}
