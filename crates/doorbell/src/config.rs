@@ -15,6 +15,20 @@ pub const DEFAULT_PORT: u16 = 9930;
 /// to stay ringable send a keepalive more often than this.
 pub const DEFAULT_FRESH_FOR: Duration = Duration::from_secs(60);
 
+/// The receive buffer asked for the heartbeat socket (`SO_RCVBUF`; Linux caps it at
+/// `net.core.rmem_max` and counts about 1 KiB per small datagram). The system default (about
+/// 200 KiB on Linux) holds only a couple of hundred datagrams, too few for the bursts of a
+/// large fleet; 4 MiB holds several thousand.
+pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
+
+/// How long a printer's keys and replay window stay in memory after its latest datagram.
+///
+/// Twice the freshness bound: a printer that heartbeats every 60 s ± 10 % (protocol §3.4) and
+/// loses one datagram keeps its entry, so steady printers never go back to the database, while
+/// printers that went quiet leave memory within a few minutes (memory follows the printers that
+/// are online, not the registered ones). An evicted printer's next datagram reloads both.
+pub const DEFAULT_EVICT_AFTER: Duration = Duration::from_secs(120);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DoorbellConfig {
     /// Where to listen; default `0.0.0.0:9930`. Tests use `127.0.0.1:0`.
@@ -32,6 +46,11 @@ pub struct DoorbellConfig {
     /// question answered when there is news. With `false`, keepalives are answered at once like
     /// heartbeats (the literal reading of `docs/protocol.md` §3.2) and `ring` can never send.
     pub hold_keepalives: bool,
+    /// See [`DEFAULT_EVICT_AFTER`]. Entries whose window update is not committed yet are never
+    /// evicted, whatever their age.
+    pub evict_after: Duration,
+    /// See [`DEFAULT_RECV_BUFFER`]; 0 leaves the system default.
+    pub recv_buffer: usize,
 }
 
 impl Default for DoorbellConfig {
@@ -40,6 +59,8 @@ impl Default for DoorbellConfig {
             bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
             fresh_for: DEFAULT_FRESH_FOR,
             hold_keepalives: true,
+            evict_after: DEFAULT_EVICT_AFTER,
+            recv_buffer: DEFAULT_RECV_BUFFER,
         }
     }
 }
@@ -47,8 +68,17 @@ impl Default for DoorbellConfig {
 impl DoorbellConfig {
     /// `fresh_for` in milliseconds, saturating (the clock speaks `i64` milliseconds).
     pub(crate) fn fresh_for_ms(&self) -> i64 {
-        i64::try_from(self.fresh_for.as_millis()).unwrap_or(i64::MAX)
+        millis(self.fresh_for)
     }
+
+    /// `evict_after` in milliseconds, saturating.
+    pub(crate) fn evict_after_ms(&self) -> i64 {
+        millis(self.evict_after)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -61,6 +91,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0:9930");
         assert_eq!(c.fresh_for_ms(), 60_000);
         assert!(c.hold_keepalives);
+        assert_eq!(c.evict_after_ms(), 120_000);
         let huge = DoorbellConfig {
             fresh_for: Duration::MAX,
             ..c

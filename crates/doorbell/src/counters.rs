@@ -23,6 +23,10 @@ pub enum DropReason {
     UnknownType,
     /// A backend failed (key look-up, replay window load/decode/save). Fail closed: no answer.
     Backend,
+    /// The key id was not in memory and too many look-ups were already waiting for the
+    /// database (a flood of unknown key ids, or a mass reconnect): dropped without asking the
+    /// database. The printer's next heartbeat is looked up again.
+    Busy,
 }
 
 impl DropReason {
@@ -57,17 +61,23 @@ pub struct Counters {
     dropped_replayed: AtomicU64,
     dropped_unknown_type: AtomicU64,
     dropped_backend: AtomicU64,
+    dropped_busy: AtomicU64,
     work_errors: AtomicU64,
     send_errors: AtomicU64,
     recv_errors: AtomicU64,
+    key_lookups: AtomicU64,
+    window_commits: AtomicU64,
+    windows_saved: AtomicU64,
 }
 
 /// A copy of the counters at one moment (each read on its own, so not a consistent cut).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CounterSnapshot {
-    /// Datagrams read from the socket, valid or not.
+    /// Datagrams read from the socket, valid or not, counted once the doorbell has decided what
+    /// to do with them (a datagram waiting for its key's look-up is counted when it returns).
     pub received: u64,
-    /// Answers sent to accepted requests (not counting rings).
+    /// Answers sent to accepted requests (not counting rings), each after its window update
+    /// committed.
     pub answered: u64,
     /// Keepalives accepted and held unanswered so a later ring can answer them.
     pub held: u64,
@@ -81,12 +91,20 @@ pub struct CounterSnapshot {
     pub dropped_replayed: u64,
     pub dropped_unknown_type: u64,
     pub dropped_backend: u64,
+    pub dropped_busy: u64,
     /// Work-queue look-ups that failed (the printer was then told "nothing").
     pub work_errors: u64,
     /// Answers or rings the socket refused to send.
     pub send_errors: u64,
     /// Errors reading the socket.
     pub recv_errors: u64,
+    /// Key ids looked up in the backend (cache misses, not counting unknown ids answered from
+    /// the short-lived memory of unknown ids).
+    pub key_lookups: u64,
+    /// Group commits of replay windows (successful or not).
+    pub window_commits: u64,
+    /// Windows written by those commits (one per key per commit).
+    pub windows_saved: u64,
 }
 
 impl CounterSnapshot {
@@ -98,6 +116,7 @@ impl CounterSnapshot {
             + self.dropped_replayed
             + self.dropped_unknown_type
             + self.dropped_backend
+            + self.dropped_busy
     }
 }
 
@@ -130,6 +149,14 @@ impl Counters {
     pub(crate) fn recv_error(&self) {
         bump(&self.recv_errors);
     }
+    pub(crate) fn key_lookups(&self, n: usize) {
+        self.key_lookups.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn window_commit(&self, windows: usize) {
+        bump(&self.window_commits);
+        self.windows_saved
+            .fetch_add(windows as u64, Ordering::Relaxed);
+    }
 
     pub(crate) fn dropped(&self, reason: DropReason) {
         bump(match reason {
@@ -139,6 +166,7 @@ impl Counters {
             DropReason::Replayed => &self.dropped_replayed,
             DropReason::UnknownType => &self.dropped_unknown_type,
             DropReason::Backend => &self.dropped_backend,
+            DropReason::Busy => &self.dropped_busy,
         });
     }
 
@@ -156,9 +184,13 @@ impl Counters {
             dropped_replayed: r(&self.dropped_replayed),
             dropped_unknown_type: r(&self.dropped_unknown_type),
             dropped_backend: r(&self.dropped_backend),
+            dropped_busy: r(&self.dropped_busy),
             work_errors: r(&self.work_errors),
             send_errors: r(&self.send_errors),
             recv_errors: r(&self.recv_errors),
+            key_lookups: r(&self.key_lookups),
+            window_commits: r(&self.window_commits),
+            windows_saved: r(&self.windows_saved),
         }
     }
 }

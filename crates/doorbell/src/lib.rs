@@ -9,24 +9,34 @@
 //!
 //! - [`backend`]: the traits at the edge (keys, replay windows, pending work), for the database
 //!   to implement; [`memory`] and [`file_store`] implement them for tests.
-//! - [`server`]: the receive loop and the ring; [`presence`]: the per-printer address table;
-//!   [`counters`]: what happened, by reason; [`config`]: the settings.
+//! - [`server`]: the receive loop and the ring; [`cache`]: keys and replay windows in memory;
+//!   `pipeline`: group commit of the windows, then the answers; `resolve`: cache misses;
+//!   [`presence`]: the per-printer address table; [`counters`]: what happened, by reason;
+//!   [`config`]: the settings.
 //!
 //! The cryptography, the datagram format and the replay window are `printfleet-protocol`'s;
 //! this crate adds sockets, time and storage.
 
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod counters;
 pub mod file_store;
 pub mod memory;
+mod pipeline;
 pub mod presence;
+mod resolve;
 pub mod server;
 
-pub use backend::{BackendError, BoxFuture, HeartbeatKeys, PrinterKeys, ReplayStore, WorkQueue};
-pub use config::{DoorbellConfig, DEFAULT_FRESH_FOR, DEFAULT_PORT};
+pub use backend::{
+    BackendError, BoxFuture, HeartbeatKeys, PrinterKeys, ReplayStore, WindowUpdate, WorkQueue,
+};
+pub use cache::MemoryStats;
+pub use config::{
+    DoorbellConfig, DEFAULT_EVICT_AFTER, DEFAULT_FRESH_FOR, DEFAULT_PORT, DEFAULT_RECV_BUFFER,
+};
 pub use counters::{CounterSnapshot, Counters, DropReason};
 pub use file_store::FileReplayStore;
 pub use memory::{InMemoryKeys, InMemoryReplayStore, InMemoryWorkQueue};
 pub use presence::PrinterStatus;
-pub use server::{Backends, Doorbell, DoorbellServer, RingOutcome};
+pub use server::{bind_udp, Backends, Doorbell, DoorbellServer, RingOutcome};

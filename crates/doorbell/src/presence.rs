@@ -1,7 +1,7 @@
-//! Where each printer was last heard from, and since when. This is the only per-printer state
-//! the doorbell keeps in memory (replay windows live in the [`crate::ReplayStore`]), so it is
-//! kept small and pruned once stale: memory follows the printers that are online, and only
-//! authenticated datagrams create entries, so spoofed traffic cannot grow it.
+//! Where each printer was last heard from, and since when. Together with the key cache
+//! ([`crate::cache`]) this is the per-printer state the doorbell keeps in memory, so it is kept
+//! small and pruned once stale: memory follows the printers that are online, and only
+//! authenticated, persisted datagrams create entries, so spoofed traffic cannot grow it.
 //!
 //! The address recorded is the exact source `SocketAddr` of the printer's latest authenticated
 //! datagram, replaced (never added to) by each newer one: a ring can only go where the printer
@@ -33,6 +33,11 @@ pub(crate) struct PrinterEntry {
     /// The latest datagram, accepted but not answered yet (a held keepalive): the only thing a
     /// ring may answer.
     held: Option<AcceptedRequest>,
+}
+
+/// Bytes per presence slot (printer id + entry), for [`crate::Doorbell::memory`].
+pub(crate) fn entry_bytes() -> usize {
+    std::mem::size_of::<(DeviceId, PrinterEntry)>()
 }
 
 /// Why a ring could not be sent right now (see [`crate::Doorbell::try_ring`]).
@@ -95,9 +100,17 @@ impl Presence {
         }
     }
 
-    /// Takes the held request back (to answer it now), unless a ring already took it.
-    pub fn take_held(&self, printer: DeviceId) -> Option<AcceptedRequest> {
-        self.lock().get_mut(&printer).and_then(|e| e.held.take())
+    /// Takes the held request back with the address it came from (to answer it now), unless a
+    /// ring already took it.
+    pub fn take_held(&self, printer: DeviceId) -> Option<(AcceptedRequest, SocketAddr)> {
+        self.lock()
+            .get_mut(&printer)
+            .and_then(|e| e.held.take().map(|h| (h, e.addr)))
+    }
+
+    /// Forgets the printer (removed, revoked, re-enrolled): offline, nothing to ring.
+    pub fn forget(&self, printer: DeviceId) {
+        self.lock().remove(&printer);
     }
 
     /// Takes what a ring needs, if the printer is fresh and a request is held.
@@ -134,8 +147,7 @@ impl Presence {
             .retain(|_, e| is_fresh(e.last_seen_ms, now, fresh_for));
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.lock().len()
     }
 }

@@ -202,12 +202,7 @@ async fn start_doorbell(
         bind,
         ..Default::default()
     };
-    let backends = printfleet_doorbell::Backends {
-        keys: Arc::new(doorbell::StoreKeys(state.store.clone())),
-        replay: Arc::new(doorbell::StoreWindows(state.store.clone())),
-        work: Arc::new(doorbell::StoreWork(state.store.clone())),
-        clock: state.clock.clone(),
-    };
+    let backends = doorbell::store_backends(&state.store, state.clock.clone());
     let server = printfleet_doorbell::DoorbellServer::bind(config, backends)
         .await
         .with_context(|| format!("heartbeat_listen: cannot bind UDP {bind}"))?;

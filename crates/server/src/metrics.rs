@@ -92,7 +92,7 @@ impl Metrics {
         let heartbeat_datagrams = Family::<ReasonLabels, Gauge>::default();
         registry.register(
             "heartbeat_datagrams",
-            "UDP heartbeat datagrams since start, by outcome (received, answered, held, rung, dropped_<reason>); drops are silent to the sender",
+            "UDP heartbeat datagrams since start, by outcome (received, answered, held, rung, dropped_<reason>, key_lookups, window_commits, windows_saved); drops are silent to the sender",
             heartbeat_datagrams.clone(),
         );
         let sealed_refused = Family::<CodeLabels, Counter>::default();
@@ -151,7 +151,7 @@ impl Metrics {
 
     /// Copies the doorbell's counters into the registry before a scrape.
     pub fn observe_doorbell(&self, c: &printfleet_doorbell::CounterSnapshot) {
-        let rows: [(&str, u64); 12] = [
+        let rows: [(&str, u64); 16] = [
             ("received", c.received),
             ("answered", c.answered),
             ("held", c.held),
@@ -163,7 +163,11 @@ impl Metrics {
             ("dropped_replayed", c.dropped_replayed),
             ("dropped_unknown_type", c.dropped_unknown_type),
             ("dropped_backend", c.dropped_backend),
+            ("dropped_busy", c.dropped_busy),
             ("send_errors", c.send_errors),
+            ("key_lookups", c.key_lookups),
+            ("window_commits", c.window_commits),
+            ("windows_saved", c.windows_saved),
         ];
         for (reason, v) in rows {
             self.heartbeat_datagrams

@@ -55,6 +55,13 @@ pub async fn enrol(
         Ok(e) => e,
         Err(r) => return Err(refusal(r)),
     };
+    if enrolled.key_version > 1 {
+        // Re-enrolled: the old heartbeat key must stop working at once (the doorbell caches
+        // keys by id).
+        if let Some(d) = state.doorbell.get() {
+            d.forget_printer(enrolled.device);
+        }
+    }
     let server = state.store.server_device_keypair().await?;
     let mut content = hex::decode(&enrolled.secrets.enrolment_secret)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -203,24 +210,10 @@ pub async fn check_in(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return Ok(body_refused(&state, r)),
-    };
     let now = state.clock.now_ms();
-    let opened = match state
-        .channel
-        .open(
-            &state.store,
-            &state.metrics,
-            now,
-            MessageType::CheckIn,
-            &body,
-        )
-        .await?
-    {
+    let opened = match open_body(&state, now, MessageType::CheckIn, body).await? {
         Ok(o) => o,
-        Err(r) => return Ok(r.into_response()),
+        Err(refused) => return Ok(refused),
     };
     let mut ack = CheckInAck {
         reply_to: message_id_hex(&opened.header.message_id),
@@ -291,18 +284,10 @@ pub async fn fetch(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return Ok(body_refused(&state, r)),
-    };
     let now = state.clock.now_ms();
-    let opened = match state
-        .channel
-        .open(&state.store, &state.metrics, now, MessageType::Fetch, &body)
-        .await?
-    {
+    let opened = match open_body(&state, now, MessageType::Fetch, body).await? {
         Ok(o) => o,
-        Err(r) => return Ok(r.into_response()),
+        Err(refused) => return Ok(refused),
     };
     let req = Fetch::decode(&opened.plaintext).map_err(|e| ApiError::Unprocessable {
         code: e.code,
@@ -352,6 +337,24 @@ pub async fn fetch(
             &work.encode(),
         )
         .await
+}
+
+/// Reads and opens a printer's sealed body of type `kind`; `Err` is the clear refusal to send.
+async fn open_body(
+    state: &AppState,
+    now: i64,
+    kind: MessageType,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Result<crate::device_channel::Opened, Response>> {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return Ok(Err(body_refused(state, r))),
+    };
+    Ok(state
+        .channel
+        .open(&state.store, &state.metrics, now, kind, &body)
+        .await?
+        .map_err(IntoResponse::into_response))
 }
 
 /// A body the server would not even read (larger than the configured limit): the same clear

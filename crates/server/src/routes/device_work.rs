@@ -95,6 +95,10 @@ pub async fn revoke_key(
 ) -> ApiResult<StatusCode> {
     let device = id::<DeviceId>(&d)?;
     state.store.device_revoke_key(&ctx, device).await?;
+    // Its heartbeats are refused from now on (the doorbell caches keys).
+    if let Some(d) = state.doorbell.get() {
+        d.forget_printer(device);
+    }
     // A long-poll in progress ends now, and finds the key revoked on its next request.
     state.channel.wake(device);
     Ok(StatusCode::NO_CONTENT)

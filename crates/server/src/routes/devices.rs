@@ -158,6 +158,10 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let device = id::<DeviceId>(&d)?;
     state.store.device_remove(&ctx, device).await?;
+    // Its heartbeats are refused from now on (the doorbell caches keys).
+    if let Some(d) = state.doorbell.get() {
+        d.forget_printer(device);
+    }
     // A long-poll in progress ends now and is refused.
     state.channel.wake(device);
     Ok(StatusCode::NO_CONTENT)
