@@ -71,20 +71,11 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
 }
 
 async fn api(args: ApiArgs) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; build with --release for meaningful figures");
-    }
-    let db = fixture::TempDatabase::create(args.backend, args.database_url.as_deref()).await?;
-    let outcome = tokio::select! {
-        r = measure(&args, &db) => r,
-        r = tokio::signal::ctrl_c() => match r {
-            Ok(()) => Err(anyhow::anyhow!("interrupted")),
-            Err(e) => Err(e.into()),
-        },
-    };
-    let cleanup = db.remove().await;
-    let results = outcome?;
-    cleanup?;
+    let results =
+        fixture::on_temp_database(args.backend, args.database_url.as_deref(), async |db| {
+            measure(&args, db).await
+        })
+        .await?;
     report::print(&args, &results);
     Ok(())
 }

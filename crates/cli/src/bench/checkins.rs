@@ -64,25 +64,16 @@ struct Env {
 }
 
 pub async fn run(args: CheckinArgs) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; build with --release for meaningful figures");
-    }
     if args.printers < args.concurrency {
         anyhow::bail!(
             "--printers must be at least --concurrency (each client has its own printers)"
         );
     }
-    let db = TempDatabase::create(args.backend, args.database_url.as_deref()).await?;
-    let outcome = tokio::select! {
-        r = measure(&args, &db) => r,
-        r = tokio::signal::ctrl_c() => match r {
-            Ok(()) => Err(anyhow::anyhow!("interrupted")),
-            Err(e) => Err(e.into()),
-        },
-    };
-    let cleanup = db.remove().await;
-    let r = outcome?;
-    cleanup?;
+    let r =
+        super::fixture::on_temp_database(args.backend, args.database_url.as_deref(), async |db| {
+            measure(&args, db).await
+        })
+        .await?;
     print(&args, &r);
     Ok(())
 }

@@ -86,6 +86,30 @@ impl TempDatabase {
     }
 }
 
+/// Runs `measure` against a fresh database (warning first about a debug build), stopping early
+/// on Ctrl-C; the database is removed either way.
+pub async fn on_temp_database<T>(
+    backend: Backend,
+    url: Option<&str>,
+    measure: impl AsyncFnOnce(&TempDatabase) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; build with --release for meaningful figures");
+    }
+    let db = TempDatabase::create(backend, url).await?;
+    let outcome = tokio::select! {
+        r = measure(&db) => r,
+        r = tokio::signal::ctrl_c() => match r {
+            Ok(()) => Err(anyhow::anyhow!("interrupted")),
+            Err(e) => Err(e.into()),
+        },
+    };
+    let cleanup = db.remove().await;
+    let r = outcome?;
+    cleanup?;
+    Ok(r)
+}
+
 /// The same URL naming another database on the same server.
 fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
