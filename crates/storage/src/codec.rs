@@ -62,3 +62,33 @@ pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, S
     s.parse()
         .map_err(|_| StoreError::Corrupt(format!("{what}: not an id")))
 }
+
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list.
+pub(crate) fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $cols), ($cols+1, …), …`: the `VALUES` of a multi-row statement. Callers keep
+/// `rows` small: SQLite (through sqlx) finds each `$n` by a linear scan of the names, so the
+/// binding cost grows with the square of the parameter count.
+pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn placeholders_number_every_parameter_once() {
+        assert_eq!(super::in_list(3), "$1, $2, $3");
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}

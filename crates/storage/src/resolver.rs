@@ -316,14 +316,6 @@ pub async fn work_pending(
 /// the parameters per statement (1024 parameters cost about 8 µs per row; 128 a tenth of it).
 const IN_SIZES: [usize; 4] = [1, 8, 32, 128];
 
-/// `$first, $first+1, …` (`n` placeholders).
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `items` cut into chunks of at most the largest [`IN_SIZES`], each padded to one of the sizes.
 fn padded_chunks<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
     let max = IN_SIZES[IN_SIZES.len() - 1];
@@ -371,7 +363,7 @@ pub async fn devices_by_heartbeat_keys(
     for chunk in padded_chunks(&ids) {
         let sql = format!(
             "SELECT hb_key_id, tenant_id, id, secrets FROM devices WHERE hb_key_id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
-            placeholders(1, chunk.len())
+            crate::codec::in_list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -406,7 +398,7 @@ pub async fn heartbeat_windows_load_many(
     for chunk in padded_chunks(&ids) {
         let sql = format!(
             "SELECT hb_key_id, replay_window FROM heartbeat_windows WHERE hb_key_id IN ({})",
-            placeholders(1, chunk.len())
+            crate::codec::in_list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -449,13 +441,7 @@ pub async fn heartbeat_windows_save_many(
         };
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let values = (0..n)
-            .map(|i| {
-                let b = 4 * i + 1;
-                format!("(${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3)
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::codec::value_rows(n, 4);
         let sql = format!(
             "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) VALUES {values} ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at"
         );
@@ -483,7 +469,7 @@ pub async fn work_pending_among(
     for chunk in padded_chunks(&ids) {
         let sql = format!(
             "SELECT DISTINCT device_id FROM outbox WHERE status = 'pending' AND device_id IN ({})",
-            placeholders(1, chunk.len())
+            crate::codec::in_list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -516,6 +502,5 @@ mod batch_tests {
         assert_eq!(sizes(200), [128, 128]);
         let v: Vec<usize> = (0..3).collect();
         assert_eq!(padded_chunks(&v), [vec![0, 1, 2, 2, 2, 2, 2, 2]]);
-        assert_eq!(placeholders(1, 3), "$1, $2, $3");
     }
 }

@@ -156,21 +156,7 @@ pub(crate) struct Pending<'a> {
     pub catalogue: &'a Catalogue,
 }
 
-/// Comma-separated `$n` placeholders for `rows` rows of `cols` columns, starting at `$first`.
-fn placeholders(rows: usize, cols: usize, first: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (0..cols)
-                .map(|c| format!("${}", first + r * cols + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Rows per multi-row statement: below both backends' parameter limits, and small because
-/// SQLite (through sqlx) looks each `$n` up by name, which grows with the statement's size.
+/// Rows per multi-row statement (see `codec::value_rows` on why small).
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// Stores a batch of check-ins inside one transaction with a handful of statements whatever
@@ -191,10 +177,10 @@ pub(crate) async fn check_in_batch(
     let mut live: HashMap<String, (String, i64, String)> = HashMap::new();
     let mut states: HashMap<String, DeviceState> = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let marks = crate::codec::in_list(chunk.len());
         let q = format!(
             "SELECT id, tenant_id, key_version, connection FROM devices WHERE id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
-            marks.join(", ")
+            marks
         );
         let mut query = sqlx::query(&q);
         for id in chunk {
@@ -205,7 +191,7 @@ pub(crate) async fn check_in_batch(
         }
         let q = format!(
             "SELECT device_id, tenant_id, state FROM device_state WHERE device_id IN ({})",
-            marks.join(", ")
+            marks
         );
         let mut query = sqlx::query(&q);
         for id in chunk {
@@ -286,7 +272,7 @@ pub(crate) async fn check_in_batch(
         let q = format!(
             "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES {} \
              ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
-            placeholders(chunk.len(), 5, 1)
+            crate::codec::value_rows(chunk.len(), 5)
         );
         let mut query = sqlx::query(&q);
         for (id, tenant, seq, state) in chunk {
@@ -302,7 +288,7 @@ pub(crate) async fn check_in_batch(
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
         let q = format!(
             "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES {}",
-            placeholders(chunk.len(), 9, 1)
+            crate::codec::value_rows(chunk.len(), 9)
         );
         let mut query = sqlx::query(&q);
         for (tenant, id, seq, class, reported_at, body, key_version) in chunk {

@@ -19,7 +19,6 @@ use printfleet_protocol::messages::{
     CheckIn, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind, SupplyState,
 };
 use printfleet_protocol::{Header, KeyPair, MessageType, PublicKey};
-use printfleet_server::config::Config;
 use printfleet_storage::enrolment::Takeover;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,17 +98,7 @@ async fn measure(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Result
 }
 
 async fn start(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Env> {
-    let mut cfg = Config {
-        listen: "127.0.0.1:0".into(),
-        data_dir: db.dir.path().to_path_buf(),
-        database_url: db.url.clone(),
-        plain_http: false,
-        heartbeat_listen: String::new(),
-        ..Config::default()
-    };
-    cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();
-    cfg.validate()?;
-    crate::init_tracing(&cfg);
+    let cfg = super::fixture::server_config(db, false)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = printfleet_server::keys::load(&cfg)?;
     let csrf_key = printfleet_server::keys::csrf_key(&keys);

@@ -110,6 +110,26 @@ pub async fn on_temp_database<T>(
     Ok(r)
 }
 
+/// The server configuration of a benchmark on `db`: loopback, heartbeats off, quiet logs;
+/// validated, with logging set up.
+pub fn server_config(db: &TempDatabase, plain_http: bool) -> anyhow::Result<Config> {
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: db.dir.path().to_path_buf(),
+        database_url: db.url.clone(),
+        plain_http,
+        heartbeat_listen: String::new(),
+        ..Config::default()
+    };
+    cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();
+    cfg.validate()?;
+    if plain_http {
+        crate::check_plain_http(&cfg)?;
+    }
+    crate::init_tracing(&cfg);
+    Ok(cfg)
+}
+
 /// The same URL naming another database on the same server.
 fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -153,18 +173,7 @@ pub struct Bench {
 
 impl Bench {
     pub async fn start(db: &TempDatabase, concurrency: u64) -> anyhow::Result<Self> {
-        let mut cfg = Config {
-            listen: "127.0.0.1:0".into(),
-            data_dir: db.dir.path().to_path_buf(),
-            database_url: db.url.clone(),
-            plain_http: true,
-            heartbeat_listen: String::new(),
-            ..Config::default()
-        };
-        cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();
-        cfg.validate()?;
-        crate::check_plain_http(&cfg)?;
-        crate::init_tracing(&cfg);
+        let cfg = server_config(db, true)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keys = printfleet_server::keys::load(&cfg)?;
         let csrf_key = printfleet_server::keys::csrf_key(&keys);

@@ -33,7 +33,6 @@ use printfleet_domain::clock::{Clock, SystemClock};
 use printfleet_domain::tenant::Contact;
 use printfleet_domain::Ctx;
 use printfleet_protocol::heartbeat::derive_heartbeat_key;
-use printfleet_server::config::Config;
 use printfleet_server::doorbell::service::{
     self as doorbell, CounterSnapshot, DoorbellConfig, DoorbellServer, MemoryStats,
 };
@@ -96,15 +95,7 @@ pub async fn run(args: HeartbeatsArgs) -> anyhow::Result<()> {
 const RECV_BUFFER: usize = doorbell::DEFAULT_RECV_BUFFER;
 
 pub(super) async fn measure(args: &HeartbeatsArgs, db: &TempDatabase) -> anyhow::Result<()> {
-    let mut cfg = Config {
-        data_dir: db.dir.path().to_path_buf(),
-        database_url: db.url.clone(),
-        heartbeat_listen: String::new(),
-        ..Config::default()
-    };
-    cfg.log.level = "warn,sqlx=error,sqlx_core=error".into();
-    cfg.validate()?;
-    crate::init_tracing(&cfg);
+    let cfg = super::fixture::server_config(db, true)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = printfleet_server::open_store(&cfg, clock.clone()).await?;
     let outcome = async {
