@@ -8,7 +8,10 @@ bodies and compares error codes, re-derives the heartbeat keys, verifies every d
 replays the sliding-window steps. For the messages over HTTPS (§7) it opens the sealed check-in,
 acknowledgement, fetch, work and re-enrolment bodies, compares their JSON plaintexts, checks
 them with its own implementation of the shape checks of §7.2 and checks that the invalid
-payloads give the documented code and field.
+payloads give the documented code and field. For printer policies (§7.8, §7.9) it recomputes
+the secret verifiers with Python's hmac, opens the apply_settings work, the secrets sealed in it,
+the acknowledgement with per-setting results and the check-in proving the secrets, and checks
+the refused apply_settings data and sealed secrets.
 
     pip install pyhpke cryptography
     python3 tools/check_protocol_vectors.py docs/protocol-vectors.json
@@ -17,6 +20,7 @@ Exits 0 when everything matches, 1 on any mismatch, 2 on bad usage.
 """
 
 import hashlib
+import hmac
 import json
 import math
 import sys
@@ -336,6 +340,11 @@ OUTCOMES = {"done", "failed", "refused"}
 METERS = ["total_impressions", "mono_impressions", "colour_impressions", "simplex_sheets", "duplex_sheets",
           "scans", "faxes_sent", "faxes_received", "jams"]
 LOWER_HEX = set("0123456789abcdef")
+SETTING_OUTCOMES = {"refused", "failed"}
+MAX_APPLY_SETTINGS = 256
+MAX_PEM_LEN = 65_536
+PEM_START = "-----BEGIN "
+SECRET_VERIFIER_LABEL = b"printfleet secret verifier v1"
 
 
 class Refused(Exception):
@@ -441,6 +450,13 @@ class Enum:
         self.values = values
 
 
+class MapOf:
+    """An object whose every member's value is `entry` (per-setting results)."""
+
+    def __init__(self, entry):
+        self.entry = entry
+
+
 SETTINGS = "settings"
 
 
@@ -483,7 +499,9 @@ CHECK_IN = Struct(("seq", True, is_u64), ("taken_at_ms", True, is_u64), ("info",
                   ("events", False, ListOf(EVENT)), ("settings", False, SETTINGS))
 CHECK_IN_ACK = Struct(("reply_to", True, is_str), ("seq", True, is_u64), ("status", True, Enum(ACK_STATUSES)),
                       ("code", False, is_str), ("field", False, is_str), ("message", False, is_str))
-WORK_ACK = Struct(("id", True, is_str), ("outcome", True, Enum(OUTCOMES)), ("reason", False, is_str))
+SETTING_RESULT = Struct(("outcome", True, Enum(SETTING_OUTCOMES)), ("reason", True, is_str))
+WORK_ACK = Struct(("id", True, is_str), ("outcome", True, Enum(OUTCOMES)), ("reason", False, is_str),
+                  ("results", False, MapOf(SETTING_RESULT)))
 FETCH = Struct(("acks", False, ListOf(WORK_ACK)), ("wait_ms", False, is_u64))
 WORK_ITEM = Struct(("id", True, is_str), ("kind", True, is_str), ("data", False, ANY))
 WORK = Struct(("reply_to", True, is_str), ("items", True, ListOf(WORK_ITEM)))
@@ -512,6 +530,10 @@ def structure(v, kind, path):
         if type(v) is list:
             for i, x in enumerate(v):
                 structure(x, kind.entry, index(path, i))
+    elif isinstance(kind, MapOf):
+        if isinstance(v, Obj):
+            for k, x in v.pairs:
+                structure(x, kind.entry, member(path, k))
     elif kind is SETTINGS:
         if isinstance(v, Obj):
             for k, x in v.pairs:
@@ -532,7 +554,8 @@ def reported_value_form(v):
         return "string"
     if isinstance(v, dict):
         if type(v.get("set")) is bool:
-            return "secret"
+            # A verifier, when present, is a string; otherwise the value has no form.
+            return "secret" if type(v.get("verifier", "")) is str else None
         if type(v.get("sha256")) is str and is_u64(v.get("not_after_ms")):
             return "certificate"
     return None
@@ -550,6 +573,11 @@ def types(v, kind, path):
             raise Refused("bad_payload", path)
         for i, x in enumerate(v):
             types(x, kind.entry, index(path, i))
+    elif isinstance(kind, MapOf):
+        if not isinstance(v, Obj):
+            raise Refused("bad_payload", path)
+        for k, x in v.pairs:
+            types(x, kind.entry, member(path, k))
     elif kind is SETTINGS:
         if not isinstance(v, Obj):
             raise Refused("bad_payload", path)
@@ -645,12 +673,22 @@ def limits(message_type, m):
                 if not lower_hex(v["sha256"], 64):
                     raise Refused("bad_payload", f"settings.{sid}.sha256")
                 safe(f"settings.{sid}.not_after_ms", v["not_after_ms"])
+            elif form == "secret" and "verifier" in v:
+                if not v["set"] or not lower_hex(v["verifier"], 64):
+                    raise Refused("bad_payload", f"settings.{sid}.verifier")
     elif message_type == 0x04:
         acks = m.get("acks")
         count("acks", acks, MAX_WORK_ITEMS)
         for i, a in enumerate(acks or []):
             name(f"acks[{i}].id", a["id"], MAX_TOKEN_LEN)
             text(f"acks[{i}].reason", a.get("reason"), MAX_TEXT_LEN)
+            results = a.get("results", {})
+            count(f"acks[{i}].results", results, MAX_APPLY_SETTINGS)
+            for sid in sorted(results, key=lambda k: k.encode("utf-8")):
+                name(f"acks[{i}].results", sid, MAX_SETTING_ID_LEN)
+                text(f"acks[{i}].results.{sid}.reason", results[sid]["reason"], MAX_TEXT_LEN)
+            if a["outcome"] == "done" and results:
+                raise Refused("bad_payload", f"acks[{i}].results")
         if m.get("wait_ms", 0) > MAX_WAIT_MS:
             raise Refused("out_of_range", "wait_ms")
     elif message_type == 0x05:
@@ -679,6 +717,147 @@ def shape(message_type, plaintext):
     except Refused as r:
         return r.code, r.field
     return None
+
+
+# ---- printer policies (§7.8, §7.9) -------------------------------------------------------------
+APPLY = Struct(("policy", True, is_str), ("version", True, is_u64),
+               ("settings", True, lambda v: isinstance(v, Obj) and all(
+                   type(x) is bool or is_i64(x) or type(x) is str for x in v.values())),
+               ("sealed", False, is_str))
+
+
+def apply_types(m):
+    """Step 5 for apply_settings data: document order; a bad setting value names its id."""
+    for k, x in m.pairs:
+        if k == "settings":
+            if not isinstance(x, Obj):
+                raise Refused("bad_payload", "settings")
+            for sid, v in x.pairs:
+                if not (type(v) is bool or is_i64(v) or type(v) is str):
+                    raise Refused("bad_payload", f"settings.{sid}")
+        elif k in ("policy", "version", "sealed"):
+            types(x, APPLY.get(k)[2], k)
+
+
+def setting_string(field, value):
+    """A string value to apply: text of at most 255 characters, or PEM text."""
+    if not value.startswith(PEM_START):
+        text(field, value, MAX_SETTING_TEXT_LEN)
+        return
+    if len(value) > MAX_PEM_LEN:
+        raise Refused("too_long", field)
+    if any(unicodedata.category(c) == "Cc" and c not in "\r\n" for c in value):
+        raise Refused("bad_payload", field)
+
+
+def apply_shape(data):
+    """The checks of an apply_settings item's data (§7.8): None, or (code, field)."""
+    try:
+        m = parse(data)
+        if not isinstance(m, Obj):
+            raise Refused("bad_payload")
+        repeated_names(m, "")
+        structure(m, APPLY, "")
+        apply_types(m)
+        name("policy", m["policy"], MAX_TOKEN_LEN)
+        safe("version", m["version"])
+        settings = m["settings"]
+        count("settings", settings, MAX_APPLY_SETTINGS)
+        for sid in sorted(settings, key=lambda k: k.encode("utf-8")):
+            name("settings", sid, MAX_SETTING_ID_LEN)
+            if type(settings[sid]) is str:
+                setting_string(f"settings.{sid}", settings[sid])
+        sealed = m.get("sealed")
+        if sealed is not None and not (sealed and len(sealed) % 2 == 0 and len(sealed) <= 2 * MAX_BODY_LEN
+                                       and lower_hex(sealed, len(sealed))):
+            raise Refused("bad_payload", "sealed")
+    except Refused as r:
+        return r.code, r.field
+    return None
+
+
+def secrets_shape(content):
+    """The checks of the content of a `settings` payload (§7.8): None, or (code, field)."""
+    try:
+        m = parse(content)
+        if not isinstance(m, Obj):
+            raise Refused("bad_payload")
+        repeated_names(m, "")
+        for k, x in m.pairs:
+            if type(x) is not str:
+                raise Refused("bad_payload", k)
+        count("", m, MAX_APPLY_SETTINGS)
+        for sid in sorted(m, key=lambda k: k.encode("utf-8")):
+            name("", sid, MAX_SETTING_ID_LEN)
+            setting_string(sid, m[sid])
+    except Refused as r:
+        return r.code, r.field
+    return None
+
+
+def secret_verifier(key, setting_id, value):
+    msg = SECRET_VERIFIER_LABEL + b"\0" + setting_id.encode("utf-8") + b"\0" + value.encode("utf-8")
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def check_policy(pol, keys):
+    key = h(pol["verifier_key_hex"])
+    check(h(pol["verifier_label_hex"]) == SECRET_VERIFIER_LABEL, "verifier label")
+    for v in pol["verifiers"]:
+        msg = SECRET_VERIFIER_LABEL + b"\0" + v["setting_id"].encode() + b"\0" + v["value"].encode()
+        check(msg.hex() == v["message_hex"], f"verifier {v['setting_id']}: message")
+        check(secret_verifier(key, v["setting_id"], v["value"]).hex() == v["verifier_hex"], f"verifier {v['setting_id']}")
+        print(f"ok   verifier {v['setting_id']}")
+    # The secrets sealed to the printer (type 0x01, purpose "settings").
+    s = pol["sealed_secrets"]
+    body = check_body_fields(s, keys)
+    check(body[5] == 0x01 and (s["sender"], s["recipient"]) == ("server", "printer"), "sealed secrets: type and direction")
+    err, pt = Opener().open(body, *keys["printer"], keys["server"][1], s["now_ms"])
+    check(err is None and pt is not None, f"sealed secrets open ({err})")
+    secrets = {}
+    if pt:
+        n = pt[0]
+        purpose, content = pt[1:1 + n].decode("ascii"), pt[1 + n:]
+        check(purpose == "settings" == s["payload"]["purpose"], "sealed secrets: purpose settings")
+        check(secrets_shape(content) is None, f"sealed secrets: shape {secrets_shape(content)}")
+        secrets = json.loads(content.decode("utf-8"))
+        check(secrets == pol["secrets_json"], "sealed secrets: content")
+    opened = {}
+    for v in pol["valid"]:
+        body = check_body_fields(v, keys)
+        mtype = body[5]
+        sk, pk = keys[v["recipient"]]
+        err, pt = Opener().open(body, sk, pk, keys[v["sender"]][1], v["now_ms"])
+        check(err is None and pt is not None and pt.hex() == v["plaintext_hex"], f"{v['name']}: opens ({err})")
+        if pt is None:
+            continue
+        check(shape(mtype, pt) is None, f"{v['name']}: passes the shape checks ({shape(mtype, pt)})")
+        opened[v["name"]] = (body[30:46].hex(), json.loads(pt.decode("utf-8")))
+        print(f"ok   policy message {v['name']}: {len(body)} bytes")
+    if {"apply_work", "apply_fetch", "apply_check_in"} <= opened.keys():
+        item = opened["apply_work"][1]["items"][0]
+        check(item["kind"] == "apply_settings", "work: an apply_settings item")
+        data = json.dumps(item["data"]).encode("utf-8")
+        check(apply_shape(data) is None, f"apply_settings data: shape {apply_shape(data)}")
+        check(item["data"].get("sealed") == s["body_hex"], "apply_settings data carries the sealed secrets")
+        check(opened["apply_work"][1]["reply_to"] == opened["apply_fetch"][0], "work answers the fetch")
+        ack = opened["apply_fetch"][1]["acks"][0]
+        check(ack["id"] == item["id"] and ack["outcome"] != "done" and ack["results"], "ack with results")
+        check(set(ack["results"]) <= set(item["data"]["settings"]) | set(secrets), "results name the item's settings")
+        reported = opened["apply_check_in"][1]["settings"]
+        for sid, value in secrets.items():
+            want = {"set": True, "verifier": secret_verifier(key, sid, value).hex()}
+            check(reported.get(sid) == want, f"check-in proves {sid}")
+    else:
+        check(False, "policy.valid has apply_work, apply_fetch, apply_check_in")
+    for v in pol["invalid_apply_data"]:
+        got = apply_shape(v["text"].encode("utf-8"))
+        check(got == (v["expected_code"], v["expected_field"]), f"apply data {v['name']}: got {got}")
+        print(f"ok   invalid apply data {v['name']}: {got}")
+    for v in pol["invalid_apply_secrets"]:
+        got = secrets_shape(v["text"].encode("utf-8"))
+        check(got == (v["expected_code"], v["expected_field"]), f"apply secrets {v['name']}: got {got}")
+        print(f"ok   invalid apply secrets {v['name']}: {got}")
 
 
 def uuid_string(b):
@@ -746,6 +925,7 @@ def main():
     keys = check_sealed(vectors["sealed"])
     check_heartbeat(vectors["heartbeat"])
     check_messages(vectors["messages"], keys, h(vectors["heartbeat"]["printer_id_hex"]))
+    check_policy(vectors["policy"], keys)
     if failures:
         print(f"FAILED: {len(failures)} of {checks} checks")
         return 1

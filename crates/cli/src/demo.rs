@@ -43,6 +43,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             offline_percent: 2.0,
             no_udp: false,
             seed: None,
+            apply_failure_percent: 2.0,
+            drift_percent: 1.0,
         };
         tokio::spawn(async move {
             let tally = std::sync::Arc::new(crate::simulate::Tally::default());

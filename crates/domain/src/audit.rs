@@ -36,6 +36,14 @@ pub enum AuditAction {
     DeviceReenrolmentApproved,
     DeviceReenrolled,
     DeviceWorkQueued,
+    PolicyCreated,
+    PolicyChanged,
+    PolicyDeleted,
+    PolicyAssigned,
+    PolicyUnassigned,
+    GroupRuleChanged,
+    DeviceAttributesChanged,
+    RemediationRequested,
 }
 
 impl AuditAction {
@@ -72,6 +80,14 @@ impl AuditAction {
             AuditAction::DeviceReenrolmentApproved => "device_reenrolment_approved",
             AuditAction::DeviceReenrolled => "device_reenrolled",
             AuditAction::DeviceWorkQueued => "device_work_queued",
+            AuditAction::PolicyCreated => "policy_created",
+            AuditAction::PolicyChanged => "policy_changed",
+            AuditAction::PolicyDeleted => "policy_deleted",
+            AuditAction::PolicyAssigned => "policy_assigned",
+            AuditAction::PolicyUnassigned => "policy_unassigned",
+            AuditAction::GroupRuleChanged => "group_rule_changed",
+            AuditAction::DeviceAttributesChanged => "device_attributes_changed",
+            AuditAction::RemediationRequested => "remediation_requested",
         }
     }
 }

@@ -85,3 +85,7 @@ id_type!(
     /// An enrolment token (the id is public; the secret part is not).
     EnrolmentTokenId
 );
+id_type!(
+    /// A policy (all its versions share the id).
+    PolicyId
+);

@@ -12,6 +12,7 @@ pub mod device;
 pub mod email;
 pub mod ids;
 pub mod permission;
+pub mod policy;
 pub mod redact;
 pub mod role;
 pub mod scope;

@@ -222,7 +222,7 @@ fn check_setting(setting: &Setting, value: &ReportedValue) -> Result<(), (&'stat
                 .into(),
         )),
         (SettingType::Certificate { .. }, ReportedValue::Certificate { .. })
-        | (SettingType::Certificate { .. }, ReportedValue::Secret { set: false }) => Ok(()),
+        | (SettingType::Certificate { .. }, ReportedValue::Secret { set: false, .. }) => Ok(()),
         // Text for an ID certificate could be its private key: refused like a secret's value.
         (
             SettingType::Certificate {

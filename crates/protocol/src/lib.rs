@@ -7,6 +7,7 @@
 //!   ChaCha20-Poly1305, via the `hpke` crate. `seal` / `open`, freshness and replay checks.
 //! - [`heartbeat`]: the 35-byte UDP heartbeat, ChaCha20-Poly1305 under per-direction keys,
 //!   with a persistable sliding replay window.
+//! - [`verifier`]: secret verifiers, proving which secret a printer holds without sending it.
 //!
 //! Time and randomness are passed in. Randomness is `rand_core` 0.10's [`CryptoRng`] (the
 //! generation `hpke` uses, re-exported here); [`system_rng`] gives the operating system's.
@@ -19,6 +20,7 @@ pub mod messages;
 pub mod payload;
 pub mod replay_cache;
 pub mod sealed;
+pub mod verifier;
 
 pub use error::{OpenError, SealError};
 pub use header::{Header, MessageId, MessageType, Suite, MAX_BODY_LEN};

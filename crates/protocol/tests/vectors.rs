@@ -27,6 +27,9 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 
+#[path = "vectors/policy.rs"]
+mod policy;
+
 const TS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn seq(start: u8) -> [u8; 32] {
@@ -39,6 +42,7 @@ struct Vectors {
     sealed: Sealed,
     heartbeat: Heartbeat,
     messages: Messages,
+    policy: policy::Policy,
 }
 
 #[derive(Serialize)]
@@ -749,10 +753,7 @@ fn sample_check_in() -> CheckIn {
                 "security.control_panel.inactivity_timeout",
                 ReportedValue::Integer(60),
             ),
-            (
-                "security.ews.admin_password",
-                ReportedValue::Secret { set: true },
-            ),
+            ("security.ews.admin_password", ReportedValue::secret(true)),
             (
                 "security.cert.id",
                 ReportedValue::Certificate {
@@ -788,6 +789,7 @@ fn message_vectors() -> Messages {
             id: "3f2b8c1e-5d4a-4b6c-9e7f-0a1b2c3d4e5f".into(),
             outcome: Outcome::Done,
             reason: None,
+            results: Default::default(),
         }],
         wait_ms: 25_000,
     };
@@ -1026,6 +1028,7 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
                         id: format!("item-{n}"),
                         outcome: Outcome::Done,
                         reason: None,
+                        results: Default::default(),
                     })
                     .collect(),
                 wait_ms: 0,
@@ -1425,6 +1428,75 @@ fn invalid_payloads(sample: &CheckIn) -> Vec<InvalidPayload> {
             "bad_payload",
             "items[0].kind",
         ),
+        // Secret verifiers (§7.3): 64 lowercase hex digits, only with "set": true.
+        (
+            "secret_verifier_with_set_false",
+            ci,
+            raw(&format!(r#","settings":{{"security.ews.admin_password":{{"set":false,"verifier":"{}"}}}}"#, "ab".repeat(32))),
+            "bad_payload",
+            "settings.security.ews.admin_password.verifier",
+        ),
+        (
+            "secret_verifier_63_digits",
+            ci,
+            raw(&format!(r#","settings":{{"security.ews.admin_password":{{"set":true,"verifier":"{}"}}}}"#, "a".repeat(63))),
+            "bad_payload",
+            "settings.security.ews.admin_password.verifier",
+        ),
+        (
+            "secret_verifier_uppercase",
+            ci,
+            raw(&format!(r#","settings":{{"security.ews.admin_password":{{"set":true,"verifier":"{}"}}}}"#, "AB".repeat(32))),
+            "bad_payload",
+            "settings.security.ews.admin_password.verifier",
+        ),
+        (
+            "secret_verifier_not_a_string",
+            ci,
+            raw(r#","settings":{"security.ews.admin_password":{"set":true,"verifier":7,"sha256":"x","not_after_ms":1}}"#),
+            "bad_payload",
+            "settings.security.ews.admin_password",
+        ),
+        // Per-setting results of an acknowledgement (§7.4).
+        (
+            "fetch_result_outcome_done",
+            MessageType::Fetch,
+            br#"{"acks":[{"id":"1","outcome":"failed","results":{"a.b":{"outcome":"done","reason":""}}}]}"#.to_vec(),
+            "bad_payload",
+            "acks[0].results.a.b.outcome",
+        ),
+        (
+            "fetch_result_reason_missing",
+            MessageType::Fetch,
+            br#"{"acks":[{"id":"1","outcome":"failed","results":{"a.b":{"outcome":"failed"}}}]}"#.to_vec(),
+            "bad_payload",
+            "acks[0].results.a.b.reason",
+        ),
+        (
+            "fetch_result_reason_201_characters",
+            MessageType::Fetch,
+            format!(r#"{{"acks":[{{"id":"1","outcome":"failed","results":{{"a.b":{{"outcome":"failed","reason":"{}"}}}}}}]}}"#, "x".repeat(201)).into_bytes(),
+            "too_long",
+            "acks[0].results.a.b.reason",
+        ),
+        (
+            "fetch_257_results",
+            MessageType::Fetch,
+            format!(
+                r#"{{"acks":[{{"id":"1","outcome":"failed","results":{{{}}}}}]}}"#,
+                (0..257).map(|n| format!(r#""s{n}":{{"outcome":"failed","reason":""}}"#)).collect::<Vec<_>>().join(",")
+            )
+            .into_bytes(),
+            "too_many",
+            "acks[0].results",
+        ),
+        (
+            "fetch_results_with_outcome_done",
+            MessageType::Fetch,
+            br#"{"acks":[{"id":"1","outcome":"done","results":{"a.b":{"outcome":"refused","reason":"unsupported"}}}]}"#.to_vec(),
+            "bad_payload",
+            "acks[0].results",
+        ),
     ];
     cases
         .into_iter()
@@ -1451,6 +1523,7 @@ fn vectors_json() -> String {
         sealed: sealed_vectors(),
         heartbeat: heartbeat_vectors(),
         messages: message_vectors(),
+        policy: policy::policy_vectors(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap();
     s.push('\n');

@@ -3,6 +3,7 @@
 //! `printfleet-storage`; this crate turns HTTP into calls on those and errors into answers.
 
 pub mod app;
+pub mod assessor;
 pub mod auth;
 pub mod config;
 pub mod device_channel;
@@ -105,6 +106,7 @@ pub fn build_state(
                 .map_err(|e| anyhow::anyhow!("the built-in settings catalogue: {e}"))?,
         )),
         doorbell: std::sync::OnceLock::new(),
+        assessor: crate::assessor::Assessor::default(),
     }))
 }
 
@@ -116,10 +118,12 @@ pub struct Running {
     pub handle: axum_server::Handle,
     pub tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     doorbell_stop: Option<DoorbellTask>,
+    assessor: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
     pub async fn stop(self) {
+        self.assessor.abort();
         if let Some((stop, task)) = self.doorbell_stop {
             let _ = stop.send(());
             let _ = task.await;
@@ -136,6 +140,7 @@ impl Running {
 pub async fn start(cfg: &Config, state: AppState) -> anyhow::Result<Running> {
     let tls = !cfg.plain_http;
     let (heartbeat_addr, doorbell_stop) = start_doorbell(cfg, &state).await?;
+    let assessor = tokio::spawn(crate::assessor::run(state.clone()));
     let app = app::router(state, tls);
     let mut listen = vec![cfg.listen_addr()?];
     for l in &cfg.extra_listen {
@@ -181,6 +186,7 @@ pub async fn start(cfg: &Config, state: AppState) -> anyhow::Result<Running> {
         handle,
         tasks,
         doorbell_stop,
+        assessor,
     })
 }
 

@@ -34,6 +34,8 @@ pub struct Inner {
     pub channel: crate::device_channel::DeviceChannel,
     /// The heartbeat service, once started (for printers' online status).
     pub doorbell: std::sync::OnceLock<printfleet_doorbell::Doorbell>,
+    /// Keeps assessments current (hinted by check-ins, poked by policy changes).
+    pub assessor: crate::assessor::Assessor,
 }
 
 pub type AppState = Arc<Inner>;

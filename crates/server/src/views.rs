@@ -73,6 +73,7 @@ pub fn group(g: Group) -> wire::GroupView {
         id: g.id,
         name: g.name,
         created_at_ms: g.created_at_ms,
+        rule: g.rule,
     }
 }
 

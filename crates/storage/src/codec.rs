@@ -65,7 +65,12 @@ pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, S
 
 /// `$1, $2, …, $n`: the placeholders of an `IN (…)` list.
 pub(crate) fn in_list(n: usize) -> String {
-    (1..=n)
+    in_list_from(1, n)
+}
+
+/// `$first, …, $(first+n-1)`: an `IN (…)` list after `first - 1` other parameters.
+pub(crate) fn in_list_from(first: usize, n: usize) -> String {
+    (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -89,6 +94,7 @@ mod placeholder_tests {
     #[test]
     fn placeholders_number_every_parameter_once() {
         assert_eq!(super::in_list(3), "$1, $2, $3");
+        assert_eq!(super::in_list_from(2, 2), "$2, $3");
         assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }

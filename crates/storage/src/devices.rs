@@ -188,9 +188,15 @@ impl Store {
         group: GroupId,
         device: DeviceId,
     ) -> Result<(), StoreError> {
-        self.group_get_visible(ctx, group).await?;
+        let g = self.group_get_visible(ctx, group).await?;
         self.device_get_visible(ctx, device).await?;
         ctx.require(Permission::DevicesManage)?;
+        if g.rule.is_some() {
+            return Err(StoreError::conflict(
+                "group_is_dynamic",
+                "this group's members follow its rule; change the rule or the printer's site and tags",
+            ));
+        }
         let mut w = self.begin_write().await?;
         let exists = sqlx::query(
             "SELECT 1 FROM group_devices WHERE tenant_id = $1 AND group_id = $2 AND device_id = $3",
@@ -211,6 +217,7 @@ impl Store {
         .bind(device.to_string())
         .execute(&mut *w.tx)
         .await?;
+        self.mark_for_assessment(&mut w, ctx.tenant, device).await?;
         let ev = AuditEvent::new(ctx, AuditAction::GroupDeviceAdded, format!("group:{group}"))
             .with_detail(serde_json::json!({ "device": format!("device:{device}") }));
         self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
@@ -229,9 +236,13 @@ impl Store {
         self.device_get(&read, id).await
     }
 
-    async fn group_get_visible(&self, ctx: &Ctx, id: GroupId) -> Result<(), StoreError> {
+    async fn group_get_visible(
+        &self,
+        ctx: &Ctx,
+        id: GroupId,
+    ) -> Result<crate::groups::Group, StoreError> {
         let mut read = ctx.clone();
         read.permissions.insert(Permission::DevicesRead);
-        self.group_get(&read, id).await.map(|_| ())
+        self.group_get(&read, id).await
     }
 }

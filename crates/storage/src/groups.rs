@@ -2,9 +2,11 @@
 //! printers); anything else answers `NotFound`.
 
 use crate::audit::{tenant_chain, AuditEvent};
+use crate::codec::from_json;
 use crate::codec::parse_id;
 use crate::{Store, StoreError};
 use printfleet_domain::audit::AuditAction;
+use printfleet_domain::policy::GroupRule;
 use printfleet_domain::validation;
 use printfleet_domain::{Ctx, GroupId, Permission, Scope, TenantId};
 use sqlx::Row;
@@ -14,13 +16,15 @@ pub struct Group {
     pub id: GroupId,
     pub name: String,
     pub created_at_ms: i64,
+    /// A dynamic group's rule; `None`: members are chosen one by one.
+    pub rule: Option<GroupRule>,
 }
 
 impl Store {
     pub async fn groups_list(&self, ctx: &Ctx) -> Result<Vec<Group>, StoreError> {
         ctx.require(Permission::DevicesRead)?;
         let rows = sqlx::query(
-            "SELECT id, name, created_at FROM device_groups WHERE tenant_id = $1 ORDER BY name",
+            "SELECT id, name, created_at, rule FROM device_groups WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(ctx.tenant.to_string())
         .fetch_all(&self.pool)
@@ -33,6 +37,7 @@ impl Store {
                     id,
                     name: r.try_get(1)?,
                     created_at_ms: r.try_get(2)?,
+                    rule: rule_of(r.try_get(3)?)?,
                 });
             }
         }
@@ -45,7 +50,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let r = sqlx::query(
-            "SELECT name, created_at FROM device_groups WHERE tenant_id = $1 AND id = $2",
+            "SELECT name, created_at, rule FROM device_groups WHERE tenant_id = $1 AND id = $2",
         )
         .bind(ctx.tenant.to_string())
         .bind(id.to_string())
@@ -57,6 +62,7 @@ impl Store {
             id,
             name: r.try_get(0)?,
             created_at_ms: r.try_get(1)?,
+            rule: rule_of(r.try_get(2)?)?,
         })
     }
 
@@ -70,6 +76,7 @@ impl Store {
             id: GroupId::new_random(),
             name,
             created_at_ms: self.now_ms(),
+            rule: None,
         };
         let mut w = self.begin_write().await?;
         let res = sqlx::query(
@@ -146,4 +153,9 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn rule_of(json: Option<String>) -> Result<Option<GroupRule>, StoreError> {
+    json.map(|j| from_json("device_groups.rule", &j))
+        .transpose()
 }

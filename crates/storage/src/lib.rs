@@ -5,10 +5,13 @@
 //! permission here, in the data layer. The only look-ups without a context live in [`resolver`],
 //! which is how contexts are made.
 
+pub mod assessment;
 pub mod audit;
 pub mod checkpoint;
 mod codec;
+pub mod compliance;
 pub mod devices;
+pub mod dynamic_groups;
 pub mod enrolment;
 pub mod error;
 pub mod groups;
@@ -18,6 +21,7 @@ pub mod keyring;
 pub mod memberships;
 mod migrate;
 pub mod outbox;
+pub mod policies;
 pub mod provision;
 pub mod rekey;
 pub mod resolver;

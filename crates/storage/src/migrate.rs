@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "telemetry_outbox",
         include_str!("../migrations/0004_telemetry_outbox.sql"),
     ),
+    (
+        5,
+        "policies",
+        include_str!("../migrations/0005_policies.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

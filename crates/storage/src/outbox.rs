@@ -16,12 +16,15 @@ use sqlx::Row;
 pub enum WorkKind {
     /// Send a full check-in now.
     ReportNow,
+    /// Apply a policy's settings (queued by the assessor; secrets sealed at delivery).
+    ApplySettings,
 }
 
 impl WorkKind {
     pub fn as_str(self) -> &'static str {
         match self {
             WorkKind::ReportNow => "report_now",
+            WorkKind::ApplySettings => "apply_settings",
         }
     }
 }
@@ -159,7 +162,7 @@ impl Store {
                 Outcome::Failed => "failed",
                 Outcome::Refused => "refused",
             };
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE outbox SET status = $1, finished_at = $2, reason = $3 WHERE tenant_id = $4 AND id = $5 AND device_id = $6 AND status = 'pending'",
             )
             .bind(status)
@@ -170,6 +173,20 @@ impl Store {
             .bind(device.to_string())
             .execute(&mut *w.tx)
             .await?;
+            if done.rows_affected() > 0 {
+                let kind: Option<String> =
+                    sqlx::query("SELECT kind FROM outbox WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant.to_string())
+                        .bind(&a.id)
+                        .fetch_optional(&mut *w.tx)
+                        .await?
+                        .map(|r| r.try_get(0))
+                        .transpose()?;
+                if kind.as_deref() == Some(WorkKind::ApplySettings.as_str()) {
+                    self.record_remediation_ack(&mut w, tenant, device, a, now)
+                        .await?;
+                }
+            }
         }
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND device_id = $2 AND status = 'pending' ORDER BY created_at, id LIMIT $3"

@@ -17,10 +17,12 @@ macro_rules! redacted_debug {
 
 pub mod auth;
 pub mod device;
+pub mod policy;
 pub mod tenant;
 
 pub use auth::*;
 pub use device::*;
+pub use policy::*;
 pub use tenant::*;
 
 #[cfg(test)]

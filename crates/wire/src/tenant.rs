@@ -138,6 +138,9 @@ pub struct GroupView {
     pub id: GroupId,
     pub name: String,
     pub created_at_ms: i64,
+    /// A dynamic group's rule; absent for a static group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<printfleet_domain::policy::GroupRule>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

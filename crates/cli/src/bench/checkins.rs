@@ -295,7 +295,7 @@ fn report(seq: u64) -> CheckIn {
             ),
             (
                 "scan.email.smtp.password".to_string(),
-                ReportedValue::Secret { set: true },
+                ReportedValue::secret(true),
             ),
         ]),
     }

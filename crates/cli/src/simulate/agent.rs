@@ -18,8 +18,6 @@ use tokio::time::{sleep, sleep_until, Instant};
 const UDP_BLOCKED_AFTER: u32 = 3;
 /// A switched-off printer stays off for this many heartbeat intervals.
 const OFF_INTERVALS: u32 = 4;
-/// Chance per report that somebody changed a setting at the control panel.
-const DRIFT_CHANCE: f64 = 0.1;
 /// Pause after a failed long-poll, so an unreachable server is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
@@ -32,6 +30,10 @@ pub struct Timing {
     pub offline_chance: f64,
     /// Never use UDP: the long-poll only.
     pub no_udp: bool,
+    /// Chance per setting of an `apply_settings` item that the firmware fails it.
+    pub apply_failure_chance: f64,
+    /// Chance per report interval that a setting is changed back to an insecure value.
+    pub drift_chance: f64,
 }
 
 pub fn now_ms() -> u64 {
@@ -46,6 +48,8 @@ pub struct Agent {
     pub(super) heartbeater: Option<Heartbeater>,
     pub(super) printer: SimPrinter,
     pub(super) rng: StdRng,
+    /// Firmware failures and drift: seeded apart from `rng`, whose draws depend on timing.
+    pub(super) policy_rng: StdRng,
     pub(super) tally: Arc<Tally>,
     pub(super) timing: Timing,
     /// The next report's `seq`.
@@ -62,7 +66,7 @@ impl Agent {
         client: DeviceClient,
         heartbeater: Option<Heartbeater>,
         printer: SimPrinter,
-        rng: StdRng,
+        (rng, policy_rng): (StdRng, StdRng),
         tally: Arc<Tally>,
         timing: Timing,
     ) -> Self {
@@ -71,6 +75,7 @@ impl Agent {
             heartbeater,
             printer,
             rng,
+            policy_rng,
             tally,
             timing,
             seq: 1,
@@ -101,8 +106,8 @@ impl Agent {
                 self.report(true).await;
             } else if beats.is_multiple_of(self.timing.report_every.max(1)) {
                 self.printer.advance(&mut self.rng, now_ms());
-                if self.rng.gen_bool(DRIFT_CHANCE) {
-                    self.printer.drift(&mut self.rng);
+                if self.policy_rng.gen_bool(self.timing.drift_chance) {
+                    self.printer.drift(&mut self.policy_rng);
                 }
                 self.report(false).await;
             }

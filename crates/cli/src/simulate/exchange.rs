@@ -3,8 +3,10 @@
 
 use super::agent::{now_ms, Agent};
 use printfleet_protocol::messages::{
-    AckStatus, CheckIn, CheckInAck, Outcome, WorkAck, WorkItem, MAX_WORK_ITEMS,
+    AckStatus, ApplySettings, CheckIn, CheckInAck, Outcome, SettingOutcome, SettingResult, WorkAck,
+    WorkItem, APPLY_SETTINGS, MAX_TEXT_LEN, MAX_WORK_ITEMS,
 };
+use std::collections::BTreeMap;
 
 /// At most this many fetches in a row for one "come fetch" (each carries the previous acks).
 const MAX_FETCH_ROUNDS: usize = 8;
@@ -85,6 +87,9 @@ impl Agent {
         if self.acks.iter().any(|a| a.id == item.id) {
             return None;
         }
+        if item.kind == APPLY_SETTINGS {
+            return Some(self.apply_settings(item).await);
+        }
         let (outcome, reason) = match item.kind.as_str() {
             "report_now" => {
                 let ack = self.report(true).await?;
@@ -102,10 +107,64 @@ impl Agent {
                 (Outcome::Refused, Some("unknown kind".to_string()))
             }
         };
-        Some(WorkAck {
+        Some(WorkAck::new(item.id, outcome, reason))
+    }
+
+    /// Applies a policy's settings, reports what changed in a check-in (best effort: a report
+    /// without an answer is sent again before the next), and acknowledges with the settings not
+    /// applied. Refused as a whole when its data or its sealed secrets cannot be used.
+    async fn apply_settings(&mut self, item: WorkItem) -> WorkAck {
+        let refuse = |reason: String| {
+            let reason = reason.chars().take(MAX_TEXT_LEN).collect();
+            WorkAck::new(item.id.clone(), Outcome::Refused, Some(reason))
+        };
+        let apply = match ApplySettings::decode(&item.data) {
+            Ok(a) => a,
+            Err(e) => return refuse(format!("bad data: {} at {}", e.code, e.field)),
+        };
+        // Opened at the time the answer arrived: the server sealed it when it sent the work.
+        let secrets = match self.client.open_apply_secrets(&apply, now_ms()) {
+            Ok(s) => s,
+            Err(e) => return refuse(e.to_string()),
+        };
+        let chance = self.timing.apply_failure_chance;
+        let results = self
+            .printer
+            .apply(&apply, secrets.as_ref(), chance, &mut self.policy_rng);
+        let total = apply.settings.len() + secrets.as_ref().map_or(0, |s| s.len());
+        // The printer keeps the secrets it applied; this copy goes now.
+        drop(secrets);
+        self.report(false).await;
+        let (outcome, reason) = item_outcome(&results, total);
+        if outcome == Outcome::Done {
+            self.tally.count(|t| &t.work_done);
+        }
+        WorkAck {
             id: item.id,
             outcome,
             reason,
-        })
+            results,
+        }
     }
+}
+
+/// `done` when every setting was applied; otherwise `failed` if the firmware failed any (trying
+/// again may help), else `refused`.
+fn item_outcome(
+    results: &BTreeMap<String, SettingResult>,
+    total: usize,
+) -> (Outcome, Option<String>) {
+    if results.is_empty() {
+        return (Outcome::Done, None);
+    }
+    let failed = results
+        .values()
+        .any(|r| r.outcome == SettingOutcome::Failed);
+    let outcome = if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Refused
+    };
+    let reason = format!("{} of {total} settings not applied", results.len());
+    (outcome, Some(reason))
 }

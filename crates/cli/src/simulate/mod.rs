@@ -1,12 +1,15 @@
 //! `printfleet simulate`: N simulated printers in one process, over real sockets. Each enrols
 //! with the token (HTTPS, or HTTP on loopback), reports what it is and how it is set up, then
 //! heartbeats over UDP, prints pages and reports again every few heartbeats, and does the work
-//! the server asks for; where UDP is blocked it long-polls over HTTPS instead. Some go offline
-//! for a while and come back, as real fleets do.
+//! the server asks for (reports, policies to apply); where UDP is blocked it long-polls over
+//! HTTPS instead. Some go offline for a while and come back, and now and then someone changes a
+//! setting at the control panel, as in real fleets.
 
 mod agent;
+mod cert;
 mod exchange;
 mod models;
+mod policy;
 mod printer;
 mod settings;
 mod supplies;
@@ -27,6 +30,9 @@ use rand::{Rng, SeedableRng};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Mixed into each printer's seed for its policy randomness stream.
+const POLICY_SEED: u64 = 0x706f_6c69_6379;
 
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
@@ -65,6 +71,14 @@ pub struct SimulateArgs {
     /// Seed of the printers' randomness (meters, supplies, settings), for a reproducible fleet.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Chance in percent, per setting of a policy applied, that the printer's firmware fails
+    /// to apply it ("device busy"…).
+    #[arg(long, default_value_t = 2.0)]
+    pub apply_failure_percent: f64,
+    /// Chance in percent, per report interval, that someone changes a setting at the control
+    /// panel back to an insecure value (or a secret to a new one).
+    #[arg(long, default_value_t = 1.0)]
+    pub drift_percent: f64,
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -118,6 +132,8 @@ pub async fn simulate(
         report_every: args.report_every.max(1),
         offline_chance: (args.offline_percent / 100.0).clamp(0.0, 1.0),
         no_udp: args.no_udp,
+        apply_failure_chance: chance(args.apply_failure_percent),
+        drift_chance: chance(args.drift_percent),
     };
     let bar = if progress {
         let b = ProgressBar::new(u64::from(args.printers));
@@ -145,9 +161,19 @@ pub async fn simulate(
                     serial: identity.serial,
                     firmware: identity.firmware,
                 };
-                let printer =
-                    SimPrinter::new(model, nameplate, catalogue.clone(), &mut rng, now_ms());
-                printers.push((e, printer, rng));
+                let printer = SimPrinter::new(
+                    model,
+                    nameplate,
+                    catalogue.clone(),
+                    &mut rng,
+                    now_ms(),
+                    e.verifier_key,
+                );
+                // Policy behaviour (firmware failures, drift) draws from its own stream, so
+                // it depends only on the seed and the work received, not on network timing.
+                let policy_rng =
+                    StdRng::seed_from_u64(seed.wrapping_add(u64::from(i)) ^ POLICY_SEED);
+                printers.push((e, printer, rng, policy_rng));
             }
             Err(e) => {
                 tally.count(|t| &t.refused);
@@ -160,18 +186,28 @@ pub async fn simulate(
     tally.running.store(true, Ordering::Relaxed);
     // Dropping the set (when the simulation is stopped) aborts every printer.
     let mut tasks = tokio::task::JoinSet::new();
-    for (enrolment, printer, rng) in printers {
+    for (enrolment, printer, rng, policy_rng) in printers {
         let heartbeater = if args.no_udp {
             None
         } else {
             heartbeater(&host, &enrolment).await
         };
         let client = DeviceClient::new(http.clone(), vec![args.server.clone()], enrolment);
-        let agent = Agent::new(client, heartbeater, printer, rng, tally.clone(), timing);
+        let rngs = (rng, policy_rng);
+        let agent = Agent::new(client, heartbeater, printer, rngs, tally.clone(), timing);
         tasks.spawn(agent.run());
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A percentage as a probability for `gen_bool`, which panics outside 0..=1 (NaN included).
+fn chance(percent: f64) -> f64 {
+    if percent > 0.0 {
+        (percent / 100.0).min(1.0)
+    } else {
+        0.0
+    }
 }
 
 /// A UDP socket aimed at the server's heartbeat port; `None` when there is none to aim at.

@@ -4,14 +4,17 @@
 //! seeded one makes it deterministic.
 
 use super::models::{ModelSpec, Usage};
+use super::policy::Target;
 use super::settings::{Hardening, SimSettings};
 use super::supplies::SimSupply;
 use printfleet_domain::catalogue::Catalogue;
 use printfleet_protocol::messages::{
-    CheckIn, DeviceInfo, Event, EventKind, Meters, SupplyState, MAX_EVENTS,
+    ApplySecrets, ApplySettings, CheckIn, DeviceInfo, Event, EventKind, Meters, SettingResult,
+    SupplyState, MAX_EVENTS,
 };
 use rand::seq::SliceRandom;
 use rand::Rng;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Jam codes as HP FutureSmart printers show them (tray, fuser, duplexer, output).
@@ -70,6 +73,7 @@ impl SimPrinter {
         catalogue: Arc<Catalogue>,
         rng: &mut impl Rng,
         now_ms: u64,
+        verifier_key: [u8; 32],
     ) -> Self {
         let caps = model.capabilities;
         let (region, language) = REGIONS.choose(rng).copied().unwrap_or(("US", "en"));
@@ -111,7 +115,14 @@ impl SimPrinter {
             .map(|s| SimSupply::new(s, rng.gen_range(0..s.capacity_pages)))
             .collect();
         let hardening = Hardening::draw(rng);
-        let settings = SimSettings::new(&catalogue, model.family, hardening, rng, now_ms);
+        let settings = SimSettings::new(
+            &catalogue,
+            model.family,
+            hardening,
+            rng,
+            now_ms,
+            verifier_key,
+        );
         Self {
             model,
             info,
@@ -237,9 +248,27 @@ impl SimPrinter {
         self.event(EventKind::Restarted, now_ms, None, "Power on".into());
     }
 
-    /// Someone changed a setting at the control panel; returns its id.
+    /// Someone changed a setting at the control panel back to an insecure value; returns its
+    /// id.
     pub fn drift(&mut self, rng: &mut impl Rng) -> Option<String> {
         self.settings.drift(&self.catalogue, rng)
+    }
+
+    /// Applies a policy's settings (and its opened secrets) as far as this model can; returns
+    /// the settings not applied. `failure_chance`: per setting, that the firmware fails it.
+    pub fn apply(
+        &mut self,
+        apply: &ApplySettings,
+        secrets: Option<&ApplySecrets>,
+        failure_chance: f64,
+        rng: &mut impl Rng,
+    ) -> BTreeMap<String, SettingResult> {
+        let target = Target {
+            catalogue: &self.catalogue,
+            family: self.model.family,
+            failure_chance,
+        };
+        self.settings.apply(&target, apply, secrets, rng)
     }
 
     /// Everything: information, meters, supplies, every setting and the pending events.

@@ -15,7 +15,14 @@ fn printer(i: usize, rng: &mut StdRng) -> SimPrinter {
         firmware: "2506.1".into(),
     };
     let catalogue = Arc::new(Catalogue::builtin().unwrap());
-    SimPrinter::new(&MODELS[i % MODELS.len()], nameplate, catalogue, rng, NOW)
+    SimPrinter::new(
+        &MODELS[i % MODELS.len()],
+        nameplate,
+        catalogue,
+        rng,
+        NOW,
+        [9; 32],
+    )
 }
 
 /// The server's verdict; panics on a refusal or a duplicate.
@@ -163,7 +170,7 @@ fn a_fleet_of_fifty_has_insecure_defaults_and_hardened_printers() {
         .iter()
         .flat_map(|p| p.settings.values().values())
         .filter_map(|v| match v {
-            ReportedValue::Secret { set } => Some(*set),
+            ReportedValue::Secret { set, .. } => Some(*set),
             _ => None,
         })
         .collect();

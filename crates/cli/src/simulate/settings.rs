@@ -1,12 +1,16 @@
 //! A simulated printer's current settings, taken from the settings catalogue: only the settings
 //! its model family supports, most at their factory default (many of which are insecure, as in
-//! real fleets), some already hardened. Secrets are reported only as set or not, certificates
-//! by fingerprint and expiry.
+//! real fleets), some already hardened. Secrets are reported only as set or not (with a
+//! verifier once the printer knows the value: set by a policy or at the panel), certificates by
+//! fingerprint and expiry. Applying policies is in `policy.rs`.
 
 use printfleet_domain::catalogue::{
     Catalogue, CertificateKind, Setting, SettingType, SettingValue,
 };
+use printfleet_domain::redact::Redacted;
 use printfleet_protocol::messages::ReportedValue;
+use printfleet_protocol::verifier::secret_verifier_hex;
+use rand::distributions::Alphanumeric;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,9 +59,14 @@ impl Hardening {
 
 #[derive(Debug, Clone, Default)]
 pub struct SimSettings {
-    values: BTreeMap<String, ReportedValue>,
+    /// What the printer reports, by setting id.
+    pub(super) values: BTreeMap<String, ReportedValue>,
     /// Changed since the last report that carried them.
-    changed: BTreeSet<String>,
+    pub(super) changed: BTreeSet<String>,
+    /// Secret values (and ID certificates with their keys) the printer knows, only in memory.
+    pub(super) secrets: BTreeMap<String, Redacted<String>>,
+    /// The enrolment's verifier key: secrets are reported with a verifier under it.
+    pub(super) verifier_key: Redacted<[u8; 32]>,
 }
 
 impl SimSettings {
@@ -68,6 +77,7 @@ impl SimSettings {
         hardening: Hardening,
         rng: &mut impl Rng,
         now_ms: u64,
+        verifier_key: [u8; 32],
     ) -> Self {
         let values = catalogue
             .for_model(family)
@@ -76,7 +86,27 @@ impl SimSettings {
         Self {
             values,
             changed: BTreeSet::new(),
+            secrets: BTreeMap::new(),
+            verifier_key: Redacted::new(verifier_key),
         }
+    }
+
+    /// A value is now in place; reported with the next check-in.
+    pub(super) fn set(&mut self, id: &str, value: ReportedValue) {
+        self.values.insert(id.to_string(), value);
+        self.changed.insert(id.to_string());
+    }
+
+    /// A secret (or an ID certificate's PEM) is now in place: kept in memory, reported as set
+    /// with its verifier (unless `report` says otherwise, e.g. a certificate's fingerprint).
+    pub(super) fn set_secret(&mut self, id: &str, value: &str, report: Option<ReportedValue>) {
+        let reported = report.unwrap_or_else(|| ReportedValue::Secret {
+            set: true,
+            verifier: Some(secret_verifier_hex(self.verifier_key.expose(), id, value)),
+        });
+        self.secrets
+            .insert(id.to_string(), Redacted::new(value.to_string()));
+        self.set(id, reported);
     }
 
     #[cfg(test)]
@@ -98,42 +128,65 @@ impl SimSettings {
             .collect()
     }
 
-    /// Someone changed a setting at the control panel: one bool, enum, integer or secret gets
-    /// another valid value. Returns its id.
+    /// Someone changed a setting at the control panel back to an insecure value: a setting at
+    /// its secure value goes back to an insecure one (the factory default where that differs), or
+    /// a set secret gets a new random value (so a new verifier). Returns its id.
     pub fn drift(&mut self, catalogue: &Catalogue, rng: &mut impl Rng) -> Option<String> {
-        let candidates: Vec<(&Setting, &ReportedValue)> = self
+        let candidates: Vec<&Setting> = self
             .values
             .iter()
             .filter_map(|(id, v)| Some((catalogue.get(id)?, v)))
-            .filter(|(s, _)| {
-                !matches!(
-                    s.kind,
-                    SettingType::String { .. } | SettingType::Certificate { .. }
-                )
+            .filter(|(s, v)| match (&s.kind, v) {
+                (SettingType::Secret { .. }, ReportedValue::Secret { set, .. }) => *set,
+                _ => s.secure.as_ref().and_then(reported).as_ref() == Some(*v),
             })
+            .map(|(s, _)| s)
             .collect();
-        let (setting, old) = candidates.choose(rng)?;
-        let new = match (&setting.kind, old) {
-            (SettingType::Bool, ReportedValue::Bool(b)) => ReportedValue::Bool(!b),
-            (SettingType::Enum { values }, old) => {
-                let others: Vec<&String> = values
-                    .iter()
-                    .filter(|v| !matches!(old, ReportedValue::Text(o) if o == *v))
-                    .collect();
-                ReportedValue::Text((*others.choose(rng)?).clone())
-            }
-            (SettingType::Integer { min, max, .. }, _) => {
-                ReportedValue::Integer(rng.gen_range(*min..=*max))
-            }
-            (SettingType::Secret { .. }, ReportedValue::Secret { set }) => {
-                ReportedValue::Secret { set: !set }
-            }
-            _ => return None,
-        };
+        let setting = *candidates.choose(rng)?;
         let id = setting.id.to_string();
-        self.values.insert(id.clone(), new);
-        self.changed.insert(id.clone());
+        if let SettingType::Secret {
+            min_len, max_len, ..
+        } = &setting.kind
+        {
+            let len = 12.clamp(*min_len, (*max_len).max(*min_len));
+            let value: String = (0..len)
+                .map(|_| char::from(rng.sample(Alphanumeric)))
+                .collect();
+            self.set_secret(&id, &value, None);
+            return Some(id);
+        }
+        let secure = setting.secure.as_ref().and_then(reported)?;
+        let insecure = setting
+            .default
+            .as_ref()
+            .and_then(reported)
+            .filter(|d| *d != secure)
+            .or_else(|| other_value(setting, &secure, rng))?;
+        self.set(&id, insecure);
         Some(id)
+    }
+}
+
+/// A valid value of `setting` other than `not`, for settings whose default is the secure value.
+fn other_value(
+    setting: &Setting,
+    not: &ReportedValue,
+    rng: &mut impl Rng,
+) -> Option<ReportedValue> {
+    match (&setting.kind, not) {
+        (SettingType::Bool, ReportedValue::Bool(b)) => Some(ReportedValue::Bool(!b)),
+        (SettingType::Enum { values }, _) => {
+            let others: Vec<&String> = values
+                .iter()
+                .filter(|v| !matches!(not, ReportedValue::Text(o) if o == *v))
+                .collect();
+            Some(ReportedValue::Text((*others.choose(rng)?).clone()))
+        }
+        (SettingType::Integer { min, max, .. }, ReportedValue::Integer(n)) => {
+            let other = if n == min { *max } else { *min };
+            (other != *n).then_some(ReportedValue::Integer(other))
+        }
+        _ => None,
     }
 }
 
@@ -147,14 +200,14 @@ fn initial(
 ) -> Option<ReportedValue> {
     let configured = rng.gen_bool(hardening.configured_chance());
     match &s.kind {
-        SettingType::Secret { .. } => Some(ReportedValue::Secret { set: configured }),
+        SettingType::Secret { .. } => Some(ReportedValue::secret(configured)),
         SettingType::Certificate { kind } => {
             // Printers come with a self-signed identity certificate; a CA is installed by admins.
             let installed = *kind == CertificateKind::Id || configured;
             Some(if installed {
                 certificate(rng, now_ms)
             } else {
-                ReportedValue::Secret { set: false }
+                ReportedValue::secret(false)
             })
         }
         _ => {
@@ -170,7 +223,7 @@ fn initial(
     }
 }
 
-fn reported(v: &SettingValue) -> Option<ReportedValue> {
+pub(super) fn reported(v: &SettingValue) -> Option<ReportedValue> {
     match v {
         SettingValue::Bool(b) => Some(ReportedValue::Bool(*b)),
         SettingValue::Integer(n) => Some(ReportedValue::Integer(*n)),
@@ -200,13 +253,14 @@ mod tests {
     use rand::SeedableRng;
 
     const NOW: u64 = 1_767_225_600_000;
+    const KEY: [u8; 32] = [9; 32];
 
     #[test]
     fn only_the_family_s_settings_at_typed_values() {
         let c = Catalogue::builtin().unwrap();
         let mut rng = StdRng::seed_from_u64(7);
         for family in ["office-mono", "mfp-color"] {
-            let s = SimSettings::new(&c, family, Hardening::Factory, &mut rng, NOW);
+            let s = SimSettings::new(&c, family, Hardening::Factory, &mut rng, NOW, KEY);
             assert!(!s.values().is_empty());
             for (id, v) in s.values() {
                 let setting = c.get(id).unwrap();
@@ -217,7 +271,7 @@ mod tests {
                         SettingType::Certificate { .. },
                         ReportedValue::Certificate { sha256, .. },
                     ) => sha256.len() == 64,
-                    (SettingType::Certificate { .. }, ReportedValue::Secret { set }) => !set,
+                    (SettingType::Certificate { .. }, ReportedValue::Secret { set, .. }) => !set,
                     (SettingType::Bool, ReportedValue::Bool(_))
                     | (SettingType::Integer { .. }, ReportedValue::Integer(_))
                     | (SettingType::Enum { .. }, ReportedValue::Text(_)) => true,
@@ -226,7 +280,7 @@ mod tests {
                 assert!(ok, "{id}: {v:?}");
             }
         }
-        let fax = SimSettings::new(&c, "office-mono", Hardening::Factory, &mut rng, NOW);
+        let fax = SimSettings::new(&c, "office-mono", Hardening::Factory, &mut rng, NOW, KEY);
         assert!(!fax.values().contains_key("fax.receive.pin"));
     }
 
@@ -234,7 +288,7 @@ mod tests {
     fn drift_reports_only_the_changed_setting() {
         let c = Catalogue::builtin().unwrap();
         let mut rng = StdRng::seed_from_u64(3);
-        let mut s = SimSettings::new(&c, "mfp-mono", Hardening::Partial, &mut rng, NOW);
+        let mut s = SimSettings::new(&c, "mfp-mono", Hardening::Partial, &mut rng, NOW, KEY);
         assert_eq!(s.take_all().len(), s.values().len());
         assert!(s.take_changed().is_empty());
         let id = s.drift(&c, &mut rng).unwrap();

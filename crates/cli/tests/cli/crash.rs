@@ -449,11 +449,7 @@ async fn crash_safety(database_url: Option<String>) {
                 .await
                 .unwrap();
             assert_eq!(ack.status, AckStatus::Stored, "{ack:?}");
-            let done = WorkAck {
-                id: id.clone(),
-                outcome: Outcome::Done,
-                reason: None,
-            };
+            let done = WorkAck::new(id.clone(), Outcome::Done, None);
             let work = client.fetch(vec![done], 0, now_ms()).await.unwrap();
             assert!(work.items.iter().all(|w| w.id != id), "{work:?}");
             let device = client.enrolment().printer_id;

@@ -158,17 +158,76 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-/// A setting's current value as reported. Secrets are never reported, only whether one is set;
-/// certificates by fingerprint (64 lowercase hex digits) and expiry. A `Text` value is at most
-/// [`MAX_SETTING_TEXT_LEN`] characters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A setting's current value as reported. Secrets are never reported, only whether one is set
+/// and, optionally, a verifier proving which one ([`crate::verifier`]; 64 lowercase hex digits,
+/// only with `set: true`); certificates by fingerprint (64 lowercase hex digits) and expiry. A
+/// `Text` value is at most [`MAX_SETTING_TEXT_LEN`] characters.
+///
+/// Deserialized by [`ReportedValue::from_json`] (the forms of §7.3), not by serde's untagged
+/// matching: an object with a boolean `set` is a secret whatever else it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ReportedValue {
     Bool(bool),
     Integer(i64),
     Text(String),
-    Secret { set: bool },
-    Certificate { sha256: String, not_after_ms: u64 },
+    Secret {
+        set: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verifier: Option<String>,
+    },
+    Certificate {
+        sha256: String,
+        not_after_ms: u64,
+    },
+}
+
+impl ReportedValue {
+    /// A secret reported only as set or not (no verifier).
+    pub fn secret(set: bool) -> Self {
+        Self::Secret {
+            set,
+            verifier: None,
+        }
+    }
+
+    /// The form of §7.3 a JSON value has, or `None` (`bad_payload`, field `settings.<id>`).
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        use serde_json::Value as J;
+        match v {
+            J::Bool(b) => Some(Self::Bool(*b)),
+            J::Number(n) => n.as_i64().map(Self::Integer),
+            J::String(s) => Some(Self::Text(s.clone())),
+            J::Object(o) => {
+                if let Some(J::Bool(set)) = o.get("set") {
+                    let verifier = match o.get("verifier") {
+                        None => None,
+                        Some(J::String(s)) => Some(s.clone()),
+                        Some(_) => return None,
+                    };
+                    return Some(Self::Secret {
+                        set: *set,
+                        verifier,
+                    });
+                }
+                match (o.get("sha256"), o.get("not_after_ms").and_then(J::as_u64)) {
+                    (Some(J::String(sha256)), Some(not_after_ms)) => Some(Self::Certificate {
+                        sha256: sha256.clone(),
+                        not_after_ms,
+                    }),
+                    _ => None,
+                }
+            }
+            J::Null | J::Array(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportedValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(deserializer)?;
+        Self::from_json(&v).ok_or_else(|| serde::de::Error::custom(REPORTED_VALUE))
+    }
 }
 
 impl CheckIn {
@@ -252,9 +311,21 @@ impl CheckIn {
                     }
                     safe(&format!("{field}.not_after_ms"), Some(*not_after_ms))?;
                 }
+                ReportedValue::Secret {
+                    set,
+                    verifier: Some(verifier),
+                } => {
+                    let field = format!("{field}.verifier");
+                    if !set {
+                        return Err(MessageError::bad(field, "only with \"set\": true"));
+                    }
+                    if !is_lower_hex(verifier, 64) {
+                        return Err(MessageError::bad(field, "must be 64 lowercase hex digits"));
+                    }
+                }
                 ReportedValue::Bool(_)
                 | ReportedValue::Integer(_)
-                | ReportedValue::Secret { .. } => {}
+                | ReportedValue::Secret { verifier: None, .. } => {}
             }
         }
         Ok(())

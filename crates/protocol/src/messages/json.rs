@@ -115,6 +115,8 @@ pub(super) enum Shape {
     Object(&'static [Member]),
     /// When it is a list (anything else is a type error), each entry.
     ListOf(&'static Shape),
+    /// When it is an object (anything else is a type error), each member's value.
+    MapOf(&'static Shape),
     /// `settings`: when it is an object, no value is `null` or a list.
     Settings,
     /// An enumeration: a string.
@@ -206,8 +208,13 @@ pub(super) const CHECK_IN_ACK: &[Member] = &[
     opt("field", V),
     opt("message", V),
 ];
-pub(super) const WORK_ACK: Shape =
-    Shape::Object(&[req("id", V), req("outcome", Enum), opt("reason", V)]);
+pub(super) const SETTING_RESULT: Shape = Shape::Object(&[req("outcome", Enum), req("reason", V)]);
+pub(super) const WORK_ACK: Shape = Shape::Object(&[
+    req("id", V),
+    req("outcome", Enum),
+    opt("reason", V),
+    opt("results", Shape::MapOf(&SETTING_RESULT)),
+]);
 pub(super) const FETCH: &[Member] = &[opt("acks", Shape::ListOf(&WORK_ACK)), opt("wait_ms", V)];
 pub(super) const WORK_ITEM: Shape = Shape::Object(&[req("id", V), req("kind", V), opt("data", V)]);
 pub(super) const WORK: &[Member] = &[req("reply_to", V), req("items", Shape::ListOf(&WORK_ITEM))];
@@ -241,6 +248,13 @@ pub(super) fn structure(value: &Json, shape: Shape, path: &str) -> Result<(), Me
             if let Json::Array(items) = value {
                 for (n, item) in items.iter().enumerate() {
                     structure(item, *entry, &index_path(path, n))?;
+                }
+            }
+        }
+        Shape::MapOf(entry) => {
+            if let Json::Object(members) = value {
+                for (name, member) in members {
+                    structure(member, *entry, &member_path(path, name))?;
                 }
             }
         }
@@ -285,7 +299,7 @@ pub(super) fn path_string(path: &serde_path_to_error::Path) -> String {
 /// one of …"); only what was expected is kept.
 pub(super) fn type_message(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    if s.contains("untagged enum ReportedValue") {
+    if s.starts_with(REPORTED_VALUE) {
         return REPORTED_VALUE.to_string();
     }
     match s.rsplit_once(", expected ") {

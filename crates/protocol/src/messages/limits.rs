@@ -75,3 +75,29 @@ pub(super) fn is_uuid(s: &str) -> bool {
             _ => matches!(b, b'0'..=b'9' | b'a'..=b'f'),
         })
 }
+
+/// A string value of a setting to apply: text of at most [`MAX_SETTING_TEXT_LEN`] characters,
+/// or PEM text (it starts with `-----BEGIN `) of at most [`MAX_PEM_LEN`] characters whose only
+/// control characters are line ends (CR, LF).
+pub(super) fn setting_string(field: &str, value: &str) -> Result<(), MessageError> {
+    if !value.starts_with(PEM_START) {
+        return text(field, value, MAX_SETTING_TEXT_LEN);
+    }
+    if value.chars().count() > MAX_PEM_LEN {
+        return Err(MessageError::new(
+            "too_long",
+            field,
+            format!("PEM text must be at most {MAX_PEM_LEN} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(MessageError::bad(
+            field,
+            "PEM text must not contain control characters other than CR and LF",
+        ));
+    }
+    Ok(())
+}

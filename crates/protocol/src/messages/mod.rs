@@ -1,6 +1,6 @@
 //! The plaintexts of the printer ⇄ server messages carried in sealed bodies over HTTPS
 //! (`docs/protocol.md` §7): check-ins (telemetry), their acknowledgements, fetching work, and
-//! the proof of possession for re-enrolment.
+//! the proof of possession for re-enrolment; the data of the `apply_settings` work kind.
 //!
 //! Plaintexts are UTF-8 JSON objects. Decoding checks the *shape* (§7.2), in this order, and
 //! reports the first failure: the syntax; that the top level is an object; that no object
@@ -13,6 +13,7 @@
 //! compatible, §4); a missing optional member means "not reported in this message".
 
 mod ack;
+mod apply;
 mod check_in;
 mod json;
 mod limits;
@@ -20,12 +21,15 @@ mod re_enrol;
 mod work;
 
 pub use ack::{AckStatus, CheckInAck};
+pub use apply::{ApplySecrets, ApplySettings, ApplyValue, APPLY_SETTINGS, SETTINGS_PURPOSE};
 pub use check_in::{
     Capabilities, CheckIn, DeviceInfo, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind,
     SupplyState,
 };
 pub use re_enrol::ReEnrol;
-pub use work::{Fetch, Outcome, Work, WorkAck, WorkItem};
+pub use work::{
+    Fetch, Outcome, SettingOutcome, SettingResult, Work, WorkAck, WorkItem, UNSUPPORTED,
+};
 
 /// Longest free-text value (device name, event detail…), in characters.
 pub const MAX_TEXT_LEN: usize = 200;
@@ -35,6 +39,14 @@ pub const MAX_TOKEN_LEN: usize = 64;
 pub const MAX_SETTING_ID_LEN: usize = 128;
 /// Longest string value of a setting, in characters (the catalogue's longest string setting).
 pub const MAX_SETTING_TEXT_LEN: usize = 255;
+/// At most this many settings in one `apply_settings` item (and in its sealed secrets), and
+/// per-setting results in one acknowledgement.
+pub const MAX_APPLY_SETTINGS: usize = 256;
+/// Longest PEM text (a CA certificate, an ID certificate with its key) of a setting to apply,
+/// in characters (the catalogue's certificate limit, 64 KiB).
+pub const MAX_PEM_LEN: usize = 65_536;
+/// What PEM text starts with.
+pub const PEM_START: &str = "-----BEGIN ";
 /// At most this many supplies in one check-in.
 pub const MAX_SUPPLIES: usize = 32;
 /// At most this many events in one check-in.
@@ -85,5 +97,7 @@ pub fn message_id_hex(id: &crate::MessageId) -> String {
     id.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;

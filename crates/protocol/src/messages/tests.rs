@@ -27,10 +27,7 @@ fn sample() -> CheckIn {
         events: vec![],
         settings: BTreeMap::from([
             ("net.telnet.enabled".to_string(), ReportedValue::Bool(false)),
-            (
-                "sec.ews.password".to_string(),
-                ReportedValue::Secret { set: true },
-            ),
+            ("sec.ews.password".to_string(), ReportedValue::secret(true)),
         ]),
     }
 }
@@ -547,12 +544,23 @@ fn the_structure_lists_every_member() {
             id: "1".into(),
             outcome: Outcome::Failed,
             reason: Some("r".into()),
+            results: BTreeMap::from([(
+                "s".to_string(),
+                SettingResult {
+                    outcome: SettingOutcome::Failed,
+                    reason: "r".into(),
+                },
+            )]),
         }],
         wait_ms: 1,
     };
     let v = serde_json::to_value(&fetch).unwrap();
     assert_eq!(names(&v), listed(FETCH));
     assert_eq!(names(&v["acks"][0]), listed(object(&WORK_ACK)));
+    assert_eq!(
+        names(&v["acks"][0]["results"]["s"]),
+        listed(object(&SETTING_RESULT))
+    );
     let work = Work {
         reply_to: "r".into(),
         items: vec![WorkItem {

@@ -69,29 +69,7 @@ pub async fn enrol(
         hex::decode(&enrolled.secrets.verifier_key)
             .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
-    let payload = SealedToDevice {
-        purpose: "enrolment".into(),
-        content,
-    }
-    .encode()
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut rng = printfleet_protocol::system_rng();
-    let header = Header::new(
-        MessageType::SealedToDevice,
-        &server.public,
-        &device_pk,
-        state.clock.now_ms().max(0) as u64,
-        &mut rng,
-    );
-    let sealed = printfleet_protocol::seal(
-        &device_pk,
-        &server.private,
-        &server.public,
-        &header,
-        &payload,
-        &mut rng,
-    )
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sealed = seal_to_device(&state, &server, &device_pk, "enrolment", content)?;
     Ok((
         StatusCode::CREATED,
         Json(wire::EnrolResponse {
@@ -108,7 +86,7 @@ pub async fn enrol(
                 keepalive_interval_s: 25,
                 https_ports: vec![443, 631],
             },
-            sealed_secrets: hex::encode(sealed.as_bytes()),
+            sealed_secrets: sealed,
         }),
     )
         .into_response())
@@ -243,7 +221,9 @@ pub async fn check_in(
                 )
                 .await?
             {
-                CheckInOutcome::Stored => {}
+                CheckInOutcome::Stored => state
+                    .assessor
+                    .hint(opened.sender.tenant, opened.sender.device),
                 CheckInOutcome::Duplicate => ack.status = AckStatus::Duplicate,
                 CheckInOutcome::Refused(r) => refuse(&mut ack, r.code, r.field, r.message),
                 CheckInOutcome::Gone => return Ok(gone(&state, &opened).await?.into_response()),
@@ -326,6 +306,7 @@ pub async fn fetch(
             })
             .collect(),
     };
+    let work = resolve_secrets(&state, tenant, &opened.sender_key, work).await?;
     state
         .channel
         .answer(
@@ -378,4 +359,91 @@ async fn gone(state: &AppState, opened: &crate::device_channel::Opened) -> ApiRe
             _ => Refused::UnknownSender,
         },
     )
+}
+
+/// Seals `content` so that only the printer holding `device_pk` can open it (message type
+/// `sealed_to_device`); hex, as it travels inside JSON.
+fn seal_to_device(
+    state: &AppState,
+    server: &printfleet_protocol::KeyPair,
+    device_pk: &PublicKey,
+    purpose: &str,
+    content: Vec<u8>,
+) -> Result<String, ApiError> {
+    let payload = SealedToDevice {
+        purpose: purpose.into(),
+        content,
+    }
+    .encode()
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut rng = printfleet_protocol::system_rng();
+    let header = Header::new(
+        MessageType::SealedToDevice,
+        &server.public,
+        device_pk,
+        state.clock.now_ms().max(0) as u64,
+        &mut rng,
+    );
+    let sealed = printfleet_protocol::seal(
+        device_pk,
+        &server.private,
+        &server.public,
+        &header,
+        &payload,
+        &mut rng,
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(hex::encode(sealed.as_bytes()))
+}
+
+/// `apply_settings` items name the secrets and certificates they carry (`resolve`); they are
+/// looked up in the policy version now and sealed to this printer, so the outbox never holds
+/// them and nothing between the server and the printer can read them.
+async fn resolve_secrets(
+    state: &AppState,
+    tenant: printfleet_domain::TenantId,
+    device_pk: &PublicKey,
+    mut work: Work,
+) -> Result<Work, ApiError> {
+    for item in &mut work.items {
+        if item.kind != "apply_settings" {
+            continue;
+        }
+        let Some(data) = item.data.as_object_mut() else {
+            continue;
+        };
+        let resolve: Vec<String> = match data.remove("resolve") {
+            Some(serde_json::Value::Array(a)) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if resolve.is_empty() {
+            continue;
+        }
+        let policy = data
+            .get("policy")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok());
+        let version = data.get("version").and_then(|v| v.as_i64());
+        let (Some(policy), Some(version)) = (policy, version) else {
+            continue;
+        };
+        let (public, secrets) = state
+            .store
+            .apply_settings_payload(tenant, policy, version, &resolve)
+            .await?;
+        if let Some(serde_json::Value::Object(settings)) = data.get_mut("settings") {
+            settings.extend(public);
+        }
+        if !secrets.0.is_empty() {
+            let content =
+                serde_json::to_vec(&secrets).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let server = state.store.server_device_keypair().await?;
+            let sealed = seal_to_device(state, &server, device_pk, "settings", content)?;
+            data.insert("sealed".into(), serde_json::Value::String(sealed));
+        }
+    }
+    Ok(work)
 }

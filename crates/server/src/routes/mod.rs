@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod device_api;
 pub mod device_state;
 pub mod device_work;
@@ -12,6 +13,7 @@ pub mod invitations;
 pub mod me;
 pub mod members;
 pub mod ops;
+pub mod policies;
 pub mod roles;
 pub mod tenant;
 pub mod tokens;
@@ -86,6 +88,24 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(device_api::enrol))
         .routes(routes!(device_api::check_in))
         .routes(routes!(device_api::fetch))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(policies::get, policies::update, policies::delete))
+        .routes(routes!(policies::compare))
+        .routes(routes!(policies::assignments))
+        .routes(routes!(policies::assign))
+        .routes(routes!(policies::unassign))
+        .routes(routes!(compliance::device))
+        .routes(routes!(compliance::history))
+        .routes(routes!(compliance::effective))
+        .routes(routes!(compliance::fleet))
+        .routes(routes!(compliance::group))
+        .routes(routes!(compliance::remediate_device))
+        .routes(routes!(compliance::remediate_group))
+        .routes(routes!(compliance::set_rule))
+        .routes(routes!(
+            compliance::get_attributes,
+            compliance::set_attributes
+        ))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
 }

@@ -88,7 +88,7 @@ fn report(seq: u64, total: u64, black: u8) -> CheckIn {
             ("network.telnet.enabled".into(), ReportedValue::Bool(true)),
             (
                 "scan.email.smtp.password".into(),
-                ReportedValue::Secret { set: true },
+                ReportedValue::secret(true),
             ),
         ]),
     }
@@ -304,11 +304,7 @@ async fn queued_work_rings_the_doorbell_and_the_printer_fetches_it() {
     assert_eq!(ack.status, AckStatus::Stored);
     let done = p
         .fetch(
-            vec![WorkAck {
-                id: work.items[0].id.clone(),
-                outcome: Outcome::Done,
-                reason: None,
-            }],
+            vec![WorkAck::new(work.items[0].id.clone(), Outcome::Done, None)],
             0,
             now(&app),
         )
@@ -365,11 +361,7 @@ async fn without_udp_a_long_poll_gets_the_work_as_it_is_queued() {
     let poller = {
         let p = p.clone();
         tokio::spawn(async move {
-            let acks = vec![WorkAck {
-                id: work.items[0].id.clone(),
-                outcome: Outcome::Done,
-                reason: None,
-            }];
+            let acks = vec![WorkAck::new(work.items[0].id.clone(), Outcome::Done, None)];
             p.fetch(acks, 20_000, start).await
         })
     };

@@ -249,6 +249,14 @@ async fn boot(b: Boot) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's data directory (the SQLite database and its WAL live there).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.boot
+            .as_ref()
+            .map(|b| b.dir.path().to_path_buf())
+            .unwrap_or_default()
+    }
+
     /// Stops the server and starts it again on the same database and keys (new ports).
     pub async fn restart(mut self) -> TestApp {
         if let Some(r) = self.running.take() {
@@ -424,4 +432,39 @@ pub async fn enrol_printer(
         printfleet_storage::telemetry::CheckInOutcome::Stored
     ));
     device
+}
+
+/// A remediating policy (telnet off) assigned to `group` at priority 5.
+pub async fn policy_fixture(
+    app: &TestApp,
+    ctx: &printfleet_domain::Ctx,
+    group: GroupId,
+) -> printfleet_domain::PolicyId {
+    use printfleet_domain::catalogue::SettingValue;
+    use printfleet_domain::policy::{PolicyItem, PolicyItems, PolicyMode, PolicySecrets};
+    let mut items = PolicyItems::new();
+    items.insert(
+        "network.telnet.enabled".into(),
+        PolicyItem::Value {
+            value: SettingValue::Bool(false),
+        },
+    );
+    let p = app
+        .store
+        .policy_create(
+            ctx,
+            printfleet_storage::policies::PolicyWrite {
+                name: "Fixture".into(),
+                description: None,
+                mode: PolicyMode::Remediate,
+                items,
+                secrets: PolicySecrets::default(),
+                catalogue_version: "test".into(),
+                enters_secrets: false,
+            },
+        )
+        .await
+        .unwrap();
+    app.store.policy_assign(ctx, p.id, group, 5).await.unwrap();
+    p.id
 }

@@ -7,4 +7,5 @@ mod devices;
 mod helpers;
 mod matrix;
 mod people;
+mod policies;
 mod protocol;

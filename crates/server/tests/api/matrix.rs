@@ -223,6 +223,111 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
         // Printers authenticate by their sealed bodies; a JSON body is not one (400 truncated).
         (("POST", "/device/v1/check-in"), [400; 7]),
         (("POST", "/device/v1/fetch"), [400; 7]),
+        // Policies (Report Admins read compliance figures only; policy writes need a
+        // tenant-wide scope; the policy is assigned to Floor 2, outside the scoped admin's groups).
+        (
+            ("GET", "/api/v1/tenants/{tenant}/policies"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            ("POST", "/api/v1/tenants/{tenant}/policies"),
+            [201, 201, 403, 403, 201, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/policies/{policy}"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            ("PUT", "/api/v1/tenants/{tenant}/policies/{policy}"),
+            [200, 200, 403, 403, 200, 404, 401],
+        ),
+        (
+            ("DELETE", "/api/v1/tenants/{tenant}/policies/{policy}"),
+            [204, 204, 403, 403, 204, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/policies/{policy}/versions/{from}/compare/{to}",
+            ),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/policy-assignments"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/assignments",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "DELETE",
+                "/api/v1/tenants/{tenant}/policies/{policy}/assignments/{group}",
+            ),
+            [204, 204, 403, 404, 204, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/devices/{device}/compliance",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/devices/{device}/compliance/history",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/devices/{device}/effective-policy",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/compliance"),
+            [200, 200, 200, 200, 200, 404, 401],
+        ),
+        (
+            ("GET", "/api/v1/tenants/{tenant}/groups/{group}/compliance"),
+            [200, 200, 200, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/devices/{device}/remediate",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("POST", "/api/v1/tenants/{tenant}/groups/{group}/remediate"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            ("PUT", "/api/v1/tenants/{tenant}/groups/{group}/rule"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/devices/{device}/attributes",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            (
+                "PUT",
+                "/api/v1/tenants/{tenant}/devices/{device}/attributes",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
         (
             ("GET", "/api/v1/tenants/{tenant}/audit"),
             [200, 403, 403, 403, 403, 404, 401],
@@ -267,6 +372,20 @@ fn body_for(
         ("PATCH", "/api/v1/tenants/{tenant}/roles/{role}") => json!({ "name": "Auditors 2" }),
         ("POST", "/api/v1/tenants/{tenant}/api-tokens") => json!({ "name": "automation" }),
         ("POST", "/api/v1/tenants/{tenant}/groups") => json!({ "name": "Floor 9" }),
+        ("POST", "/api/v1/tenants/{tenant}/policies")
+        | ("PUT", "/api/v1/tenants/{tenant}/policies/{policy}") => json!({
+            "name": "Matrix baseline", "mode": "remediate",
+            "settings": { "network.telnet.enabled": false }
+        }),
+        ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments") => {
+            json!({ "group": w.g2, "priority": 10 })
+        }
+        ("PUT", "/api/v1/tenants/{tenant}/groups/{group}/rule") => {
+            json!({ "rule": { "all": true } })
+        }
+        ("PUT", "/api/v1/tenants/{tenant}/devices/{device}/attributes") => {
+            json!({ "site": "HQ", "tags": ["lobby"] })
+        }
         ("POST", "/api/v1/tenants/{tenant}/devices/{device}/work") => {
             json!({ "kind": "report_now" })
         }
@@ -343,6 +462,7 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
         .unwrap();
     let pa_ctx = app.ctx(w.printer_admin, w.a).await;
     let (token, token_secret) = app.store.token_create(&pa_ctx, "ci", None).await.unwrap();
+    let policy = crate::helpers::policy_fixture(app, &it_ctx, w.g2).await;
     let user = match who {
         Who::ItAdmin => Some(w.it_admin),
         Who::PrinterAdmin => Some(w.printer_admin),
@@ -387,7 +507,10 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
         .replace("{token}", &token.id.to_string())
         .replace("{device}", &w.device.to_string())
         .replace("{group}", &w.g2.to_string())
-        .replace("{session}", &session_id);
+        .replace("{session}", &session_id)
+        .replace("{policy}", &policy.to_string())
+        .replace("{from}", "1")
+        .replace("{to}", "1");
     let client = reqwest::Client::new();
     let mut req = client
         .request(method.parse().unwrap(), app.url(&path))

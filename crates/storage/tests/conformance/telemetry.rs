@@ -210,11 +210,7 @@ async fn check_outbox(h: &Harness) {
     assert_eq!(got[0].id, w.id);
     let again = h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
     assert_eq!(again.len(), 1);
-    let ack = WorkAck {
-        id: w.id.clone(),
-        outcome: Outcome::Failed,
-        reason: Some("paper jam".into()),
-    };
+    let ack = WorkAck::new(w.id.clone(), Outcome::Failed, Some("paper jam".into()));
     assert!(h
         .store
         .work_fetch(h.a, d, std::slice::from_ref(&ack))

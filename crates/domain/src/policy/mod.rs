@@ -1,0 +1,27 @@
+//! Policies: what an admin states the fleet must look like, and the pure rules that turn a
+//! printer's reported state into an item-by-item assessment against it.
+//!
+//! - [`document`]: a policy version's items (values, secrets as "set on … by …", certificates by
+//!   fingerprint) and how admin input becomes them, checked against the catalogue.
+//! - [`diff`]: what changed between two versions (secrets only as "changed").
+//! - [`rule`]: dynamic device groups (conditions on model, site, tag, firmware).
+//! - [`effective`]: which value applies to a printer when several policies reach it.
+//! - [`assess`]: compliant / non-compliant / unsupported / unknown, per item.
+
+pub mod assess;
+pub mod diff;
+pub mod document;
+pub mod effective;
+pub mod rule;
+
+pub use assess::{assess, model_family, AssessInput, ItemAssessment, ItemStatus, StatusTally};
+pub use diff::{diff, ItemChange};
+pub use document::{
+    build_version, parse_item, CertificateMeta, CertificateUpload, ItemInput, PolicyItem,
+    PolicyItems, PolicyMode, PolicySecrets, ResolvedItem,
+};
+pub use effective::{effective, Assignment, EffectiveItem, EffectivePolicy, Origin};
+pub use rule::{DeviceAttributes, GroupRule};
+
+/// A certificate expiring within this many milliseconds is flagged by the assessment.
+pub const EXPIRY_WARNING_MS: i64 = 30 * 24 * 3_600_000;

@@ -1,0 +1,125 @@
+//! The assessor: keeps every printer's assessment current and rings the printers that got
+//! remediation work.
+//!
+//! Check-ins hint the printer that reported (assessed at once, in batches); policy, assignment
+//! and group changes poke a sweep, which asks the store for every printer whose assessment is
+//! out of date. A sweep also runs at start and every [`SWEEP_EVERY`], so nothing depends on a
+//! hint surviving a restart: what is due is always read from the database.
+
+use crate::state::AppState;
+use printfleet_domain::{DeviceId, TenantId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How often a sweep runs without being asked.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// Printers per transaction.
+const BATCH: usize = 250;
+
+#[derive(Default)]
+pub struct Assessor {
+    hints: Mutex<BTreeSet<(TenantId, DeviceId)>>,
+    sweep: std::sync::atomic::AtomicBool,
+    wake: Notify,
+}
+
+impl Assessor {
+    /// A printer's state changed: assess it soon.
+    pub fn hint(&self, tenant: TenantId, device: DeviceId) {
+        if let Ok(mut h) = self.hints.lock() {
+            h.insert((tenant, device));
+        }
+        self.wake.notify_one();
+    }
+
+    /// Something that may concern many printers changed: look for every printer due.
+    pub fn poke(&self) {
+        self.sweep.store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn take_hints(&self) -> BTreeSet<(TenantId, DeviceId)> {
+        self.hints
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default()
+    }
+}
+
+/// Runs until the process ends.
+pub async fn run(state: AppState) {
+    state.assessor.poke();
+    loop {
+        let timed_out = tokio::time::timeout(SWEEP_EVERY, state.assessor.wake.notified())
+            .await
+            .is_err();
+        let sweep = state
+            .assessor
+            .sweep
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        let hints = state.assessor.take_hints();
+        if let Err(e) = round(&state, hints, sweep || timed_out).await {
+            // The hints taken are gone; the sweep finds those printers again (what is due is
+            // read from the database).
+            tracing::warn!(error = %e, "assessment failed; sweeping again shortly");
+            state.assessor.poke();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // Coalesce bursts of hints into bigger batches.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One round: the hinted printers, then (when `sweep`) everything due, batch by batch.
+pub async fn round(
+    state: &AppState,
+    hints: BTreeSet<(TenantId, DeviceId)>,
+    sweep: bool,
+) -> Result<usize, printfleet_storage::StoreError> {
+    let mut done = assess(state, hints.into_iter().collect()).await?;
+    if sweep {
+        // A printer still due after being assessed in this round waits for the next one, so
+        // a round always ends.
+        let mut seen = BTreeSet::new();
+        loop {
+            let due: Vec<_> = state
+                .store
+                .assessment_due(BATCH as i64 * 4)
+                .await?
+                .into_iter()
+                .filter(|p| seen.insert(*p))
+                .collect();
+            if due.is_empty() {
+                break;
+            }
+            done += assess(state, due).await?;
+        }
+    }
+    Ok(done)
+}
+
+async fn assess(
+    state: &AppState,
+    printers: Vec<(TenantId, DeviceId)>,
+) -> Result<usize, printfleet_storage::StoreError> {
+    let mut by_tenant: BTreeMap<TenantId, Vec<DeviceId>> = BTreeMap::new();
+    for (t, d) in printers {
+        by_tenant.entry(t).or_default().push(d);
+    }
+    let mut done = 0;
+    for (t, devices) in by_tenant {
+        for chunk in devices.chunks(BATCH) {
+            let outcome = state
+                .store
+                .assess_devices(&state.channel.catalogue, t, chunk)
+                .await?;
+            done += outcome.assessed;
+            for d in outcome.work_queued {
+                crate::routes::device_work::notify_work(state, d).await;
+            }
+        }
+    }
+    Ok(done)
+}
