@@ -119,6 +119,7 @@ async fn seed(cfg: &Config, store: &printfleet_storage::Store) -> anyhow::Result
     let sys = printfleet_domain::Ctx::system(tenant);
     let floor1 = store.group_create(&sys, "Floor 1").await?;
     store.group_create(&sys, "Floor 2").await?;
+    baseline_policy(store, &sys).await?;
     let people = [
         (
             "it-admin",
@@ -169,4 +170,57 @@ async fn seed(cfg: &Config, store: &printfleet_storage::Store) -> anyhow::Result
     }
     out.push_str(&format!("  tenant id: {tenant}\n"));
     Ok(out)
+}
+
+/// The demo's baseline: every catalogue setting at its recommended secure value, and a random
+/// administrator password, remediated on every printer (a dynamic "All printers" group).
+async fn baseline_policy(
+    store: &printfleet_storage::Store,
+    sys: &printfleet_domain::Ctx,
+) -> anyhow::Result<()> {
+    use printfleet_domain::policy::{self, PolicyMode, ResolvedItem};
+    use rand::Rng;
+    let catalogue = printfleet_domain::catalogue::Catalogue::builtin()?;
+    let mut items = std::collections::BTreeMap::new();
+    for s in &catalogue.settings {
+        if let Some(v) = &s.secure {
+            items.insert(s.id.to_string(), ResolvedItem::Value(v.clone()));
+        }
+    }
+    let password: String = (0..16)
+        .map(|_| char::from(OsRng.sample(rand::distributions::Alphanumeric)))
+        .collect();
+    items.insert(
+        "security.ews.admin_password".into(),
+        ResolvedItem::Secret(printfleet_domain::Redacted::new(password)),
+    );
+    let (items, secrets) =
+        policy::build_version(items, None, &sys.actor.audit_id(), store.now_ms())?;
+    let all = store.group_create(sys, "All printers").await?;
+    store
+        .group_set_rule(
+            sys,
+            all.id,
+            Some(policy::GroupRule {
+                all: true,
+                ..Default::default()
+            }),
+        )
+        .await?;
+    let p = store
+        .policy_create(
+            sys,
+            printfleet_storage::policies::PolicyWrite {
+                name: "Baseline security".into(),
+                description: Some("Every setting at the catalogue's recommended secure value; a unique-to-this-demo administrator password.".into()),
+                mode: PolicyMode::Remediate,
+                items,
+                secrets,
+                catalogue_version: catalogue.version.clone(),
+                enters_secrets: true,
+            },
+        )
+        .await?;
+    store.policy_assign(sys, p.id, all.id, 100).await?;
+    Ok(())
 }

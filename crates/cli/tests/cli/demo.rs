@@ -120,4 +120,29 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+
+    // The baseline policy remediates the fleet: most printers come into line by themselves
+    // (the simulator applies what it is sent; a few fail or drift, as in real fleets).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let figures: serde_json::Value = c
+            .get(format!("{}/api/v1/tenants/{tenant}/compliance", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let baseline = &figures["policies"][0];
+        assert_eq!(baseline["name"], "Baseline security", "{figures}");
+        let compliant = baseline["printers"]["compliant"].as_u64().unwrap_or(0);
+        if compliant >= 25 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {compliant} printers compliant: {figures}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
