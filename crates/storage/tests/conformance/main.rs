@@ -32,6 +32,7 @@ mod harness;
 mod invitations;
 mod keys;
 mod members;
+mod policies;
 mod roles;
 mod sessions;
 mod tamper;
