@@ -126,7 +126,10 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
         let figures: serde_json::Value = c
-            .get(format!("{}/api/v1/tenants/{tenant}/compliance", server.base))
+            .get(format!(
+                "{}/api/v1/tenants/{tenant}/compliance",
+                server.base
+            ))
             .send()
             .await
             .unwrap()
