@@ -20,10 +20,14 @@ struct Setup {
 
 impl Setup {
     async fn new(max_uses: u32) -> Self {
+        Self::with_log_level(max_uses, "info").await
+    }
+
+    async fn with_log_level(max_uses: u32, level: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         bootstrap(&data, None, "Acme", "ann@acme.example", "Ann", "Admin");
-        let server = serve(&data, None, &dir.path().join("log"), "info").await;
+        let server = serve(&data, None, &dir.path().join("log"), level).await;
         let (c, csrf, tenant) = sign_in(&server.base, "ann@acme.example", PASSWORD).await;
         let t: Value = c
             .post(format!(
@@ -233,4 +237,138 @@ async fn report_now_reaches_a_printer_without_udp_by_long_poll() {
     let summary = report_now_is_done(&["--no-udp"]).await;
     assert_eq!(count(&summary, " heartbeats"), 0, "{summary}");
     assert!(count(&summary, " long-poll") > 0, "{summary}");
+}
+
+/// A policy's secret reaches simulated printers sealed to each and is verified in place by their
+/// keyed verifiers; it never appears in clear in the server's trace log, the simulator's
+/// output, the database or its WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_secret_reaches_printers_sealed_and_is_never_in_clear() {
+    const PLANTED: &str = "Pl4nted-Secr3t!";
+    let mut setup = Setup::with_log_level(2, "trace").await;
+    let out = setup._dir.path().join("sim.out");
+    let child = setup
+        .simulate(
+            "2",
+            &["--apply-failure-percent", "0", "--drift-percent", "0"],
+        )
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(setup._dir.path().join("sim.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut sim = Server {
+        child,
+        base: String::new(),
+    };
+    let t = format!("{}/api/v1/tenants/{}", setup.server.base, setup.tenant);
+    let post = |path: String, body: Value| {
+        setup
+            .c
+            .post(path)
+            .header("x-csrf-token", &setup.csrf)
+            .json(&body)
+            .send()
+    };
+    let g: Value = post(format!("{t}/groups"), json!({"name": "All"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = g["id"].as_str().unwrap().to_string();
+    let r = setup
+        .c
+        .put(format!("{t}/groups/{group}/rule"))
+        .header("x-csrf-token", &setup.csrf)
+        .json(&json!({"rule": {"all": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let p: Value = post(
+        format!("{t}/policies"),
+        json!({"name": "Secrets", "mode": "remediate", "settings": {
+            "security.ews.admin_password": {"secret": PLANTED},
+            "network.telnet.enabled": false,
+        }}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let policy = p["id"].as_str().unwrap().to_string();
+    let r = post(
+        format!("{t}/policies/{policy}/assignments"),
+        json!({"group": group, "priority": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, devices) = setup.get("").await;
+        let ids: Vec<String> = devices
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|d| d["id"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut verified = 0;
+        for id in &ids {
+            let (_, c) = setup.get(&format!("/{id}/compliance")).await;
+            let ok = c["items"].as_array().into_iter().flatten().any(|i| {
+                i["setting_id"] == "security.ews.admin_password" && i["status"] == "compliant"
+            });
+            verified += usize::from(ok);
+        }
+        if ids.len() == 2 && verified == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{verified} of {} printers hold the secret",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sim.stop();
+    let metrics = reqwest::get(format!("{}/metrics", setup.server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let data = setup._dir.path().join("data");
+    let wal = std::fs::read(data.join("printfleet.db-wal")).unwrap_or_default();
+    setup.server.stop();
+    let mut places: Vec<(String, Vec<u8>)> = vec![
+        ("/metrics".into(), metrics.into_bytes()),
+        ("WAL".into(), wal),
+    ];
+    for f in ["log", "sim.out", "sim.err"] {
+        places.push((f.into(), std::fs::read(setup._dir.path().join(f)).unwrap()));
+    }
+    for f in std::fs::read_dir(&data).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            places.push((f.display().to_string(), std::fs::read(&f).unwrap()));
+        }
+    }
+    let log = String::from_utf8_lossy(&places[2].1).to_string();
+    assert!(
+        log.contains("TRACE") || log.contains("trace"),
+        "the log is at trace level"
+    );
+    for (what, bytes) in places {
+        assert!(
+            !bytes
+                .windows(PLANTED.len())
+                .any(|w| w == PLANTED.as_bytes()),
+            "{what} holds the planted secret"
+        );
+    }
 }
