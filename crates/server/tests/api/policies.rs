@@ -506,3 +506,118 @@ async fn policies_end_to_end_on_sqlite() {
 async fn policies_end_to_end_on_postgres() {
     policies_end_to_end(Backend::Postgres).await;
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../crypto/src/certificate/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Certificate uploads are parsed and checked, and a bad one is refused naming the item and
+/// what is wrong; the ID certificate's private key is never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_uploads_are_checked_and_the_key_never_shown() {
+    use base64::Engine as _;
+    let app = spawn_app_with(Options::default()).await;
+    let w = world(&app).await;
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
+    let ca_pem = String::from_utf8(fixture("ca.pem")).unwrap();
+    let p12 = b64(fixture("id-ec.p12"));
+    let policy = |settings: serde_json::Value| json!({"name": "Certs", "mode": "assess", "settings": settings});
+
+    let (s, e) = send(
+        &app,
+        &w,
+        "POST",
+        "policies",
+        Some(policy(json!({
+        "security.cert.id": {"pkcs12": p12, "passphrase": "wrong-horse"}}))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (400, Some("security.cert.id")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().contains("passphrase"), "{e}");
+    // Signed by the fixture CA, not by another one.
+    let (other_ca, _, _) = ca(365);
+    let (s, e) = send(
+        &app,
+        &w,
+        "POST",
+        "policies",
+        Some(policy(json!({
+        "security.cert.ca": {"pem": other_ca},
+        "security.cert.id": {"pkcs12": p12, "passphrase": "correct-horse"}}))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (400, Some("security.cert.id")),
+        "{e}"
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("not signed by"),
+        "{e}"
+    );
+    // A CA certificate with a key, or an ID certificate given as a CA: refused.
+    let (s, e) = send(
+        &app,
+        &w,
+        "POST",
+        "policies",
+        Some(policy(json!({
+        "security.cert.ca": {"pkcs12": p12, "passphrase": "correct-horse"}}))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (400, Some("security.cert.ca")),
+        "{e}"
+    );
+
+    let (s, p) = send(
+        &app,
+        &w,
+        "POST",
+        "policies",
+        Some(policy(json!({
+        "security.cert.ca": {"pem": ca_pem},
+        "security.cert.id": {"pkcs12": p12, "passphrase": "correct-horse"}}))),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let id = &p["settings"]["security.cert.id"];
+    assert_eq!(id["certificate"].as_str().unwrap().len(), 64, "{p}");
+    assert!(
+        id["subject"].as_str().unwrap().contains("printer-ec"),
+        "{p}"
+    );
+    let text = p.to_string();
+    assert!(
+        !text.contains("PRIVATE KEY") && !text.contains("correct-horse"),
+        "{text}"
+    );
+    let (_, list) = send(&app, &w, "GET", "policies", None).await;
+    assert!(!list.to_string().contains("PRIVATE KEY"));
+    // Keeping it in the next version needs no re-upload.
+    let pid = p["id"].as_str().unwrap();
+    let (s, saved) = send(
+        &app,
+        &w,
+        "PUT",
+        &format!("policies/{pid}"),
+        Some(policy(json!({
+        "security.cert.ca": {"keep": true},
+        "security.cert.id": {"keep": true},
+        "network.telnet.enabled": false}))),
+    )
+    .await;
+    assert_eq!(s, 200, "{saved}");
+    assert_eq!(saved["changes"].as_array().unwrap().len(), 1, "{saved}");
+    assert_eq!(saved["policy"]["settings"]["security.cert.id"], *id);
+    app.stop().await;
+}
