@@ -19,6 +19,7 @@ use std::sync::Arc;
 conformance! {
     check_policy_versions_and_secrets => sqlite_policy_versions, postgres_policy_versions;
     check_assessment_and_counts => sqlite_assessment_counts, postgres_assessment_counts;
+    check_remediation_failures_back_off_and_refusals => sqlite_remediation_back_off, postgres_remediation_back_off;
 }
 
 const SECRET: &str = "conformance-secret-1";
@@ -337,5 +338,126 @@ async fn check_assessment_and_counts(h: &Harness) {
         .await
         .unwrap()
         .policies
+        .is_empty());
+}
+
+fn apply_items(work: &[printfleet_storage::outbox::WorkRecord]) -> Vec<String> {
+    work.iter()
+        .filter(|w| w.kind == "apply_settings")
+        .map(|w| w.id.clone())
+        .collect()
+}
+
+async fn check_remediation_failures_back_off_and_refusals(h: &Harness) {
+    use printfleet_protocol::messages::{Outcome, SettingOutcome, SettingResult, WorkAck};
+    let a = h.ctx_a().await;
+    let c = Catalogue::builtin().unwrap();
+    let d = enrol(h, "R1").await;
+    h.store
+        .check_in(h.a, d, report(true), Arc::new(c.clone()))
+        .await
+        .unwrap();
+    let all = h.store.group_create(&a, "All").await.unwrap();
+    h.store
+        .group_set_rule(
+            &a,
+            all.id,
+            Some(GroupRule {
+                all: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let p = h
+        .store
+        .policy_create(&a, write("Telnet off", false, None))
+        .await
+        .unwrap();
+    h.store.policy_assign(&a, p.id, all.id, 1).await.unwrap();
+    settle(h, &c).await;
+    let items = h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
+    let first = apply_items(&items);
+    assert_eq!(first.len(), 1);
+
+    // The printer fails it: recorded with its reason, retried only after the back-off.
+    let mut ack = WorkAck::new(
+        first[0].clone(),
+        Outcome::Failed,
+        Some("1 of 1 settings not applied".into()),
+    );
+    ack.results.insert(
+        "network.telnet.enabled".into(),
+        SettingResult {
+            outcome: SettingOutcome::Failed,
+            reason: "device busy".into(),
+        },
+    );
+    assert!(h
+        .store
+        .work_fetch(h.a, d, &[ack])
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    let r = h
+        .store
+        .device_compliance(&a, d)
+        .await
+        .unwrap()
+        .remediation
+        .unwrap();
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.next_at_ms, h.store.now_ms() + 60_000);
+    assert_eq!(
+        r.last_reason.as_deref(),
+        Some("1 of 1 settings not applied")
+    );
+    settle(h, &c).await;
+    assert!(
+        h.store
+            .work_fetch(h.a, d, &[])
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty(),
+        "no retry before the back-off"
+    );
+    h.advance(61_000);
+    settle(h, &c).await;
+    let again = apply_items(&h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap());
+    assert_eq!(again.len(), 1, "retried after the back-off");
+    assert_ne!(again[0], first[0]);
+
+    // Refused as unsupported: the item is unsupported from now on, and nothing is sent again.
+    let mut ack = WorkAck::new(
+        again[0].clone(),
+        Outcome::Refused,
+        Some("1 of 1 settings not applied".into()),
+    );
+    ack.results.insert(
+        "network.telnet.enabled".into(),
+        SettingResult {
+            outcome: SettingOutcome::Refused,
+            reason: "unsupported".into(),
+        },
+    );
+    h.store.work_fetch(h.a, d, &[ack]).await.unwrap();
+    settle(h, &c).await;
+    let comp = h.store.device_compliance(&a, d).await.unwrap();
+    assert_eq!(comp.items[0].item.status, ItemStatus::Unsupported);
+    assert!(comp
+        .remediation
+        .unwrap()
+        .unsupported
+        .contains("network.telnet.enabled"));
+    h.advance(7 * 3_600_000);
+    settle(h, &c).await;
+    assert!(h
+        .store
+        .work_fetch(h.a, d, &[])
+        .await
+        .unwrap()
+        .unwrap()
         .is_empty());
 }
