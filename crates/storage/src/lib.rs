@@ -198,8 +198,19 @@ impl Store {
     /// Starts a write transaction while holding the process-wide write lock.
     pub(crate) async fn write(&self) -> Result<(tokio::sync::OwnedMutexGuard<()>, Tx), StoreError> {
         let guard = self.write_lock.clone().lock_owned().await;
-        let tx = self.pool.begin().await?;
+        let tx = self.begin_tx().await?;
         Ok((guard, tx))
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads and then writes fails at once with "database is
+    /// locked", without waiting, when another process (`printfleet admin …` beside a running
+    /// server) committed in between; an immediate one waits (busy_timeout) instead.
+    pub(crate) async fn begin_tx(&self) -> Result<Tx, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub(crate) fn ingest(&self) -> &ingest::Ingest {
