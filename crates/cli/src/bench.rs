@@ -10,6 +10,7 @@
 //! What is measured and how to read it is described in `docs/benchmarks.md`.
 
 mod checkins;
+mod doorbell;
 mod fixture;
 mod heartbeats;
 mod load;
@@ -24,6 +25,9 @@ pub enum Target {
     Api(ApiArgs),
     /// Sealed, durable check-ins over TLS against a bare HTTPS echo baseline (see docs/benchmarks.md).
     Checkins(checkins::CheckinArgs),
+    /// "Come fetch" to a whole fleet after one change: ring latency to every printer holding a
+    /// keep-alive, beside a bare UDP baseline, then every printer's fetch (see docs/benchmarks.md).
+    Doorbell(doorbell::DoorbellArgs),
     /// The UDP heartbeat service (doorbell) on loopback against a fresh database, with a bare
     /// UDP echo baseline; or a fleet at a fixed interval (see docs/benchmarks.md).
     Heartbeats(heartbeats::HeartbeatsArgs),
@@ -67,6 +71,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         Target::Api(args) => api(args).await,
         Target::Heartbeats(args) => heartbeats::run(args).await,
         Target::Checkins(args) => checkins::run(args).await,
+        Target::Doorbell(args) => doorbell::run(args).await,
     }
 }
 

@@ -77,6 +77,9 @@ pub struct Backends {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Printers whose keys [`Doorbell::ring_many`] looks up in one backend query.
+pub const RING_LOOKUP_BATCH: usize = 128;
+
 /// What [`Doorbell::try_ring`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RingOutcome {
@@ -384,6 +387,21 @@ impl Doorbell {
         outcome
     }
 
+    /// [`try_ring`](Self::try_ring) for many printers: their keys are looked up in batches
+    /// (one backend query per [`RING_LOOKUP_BATCH`] printers instead of one each), so one change
+    /// reaching thousands of printers rings them all quickly. One outcome per printer, in order.
+    pub async fn ring_many(&self, printers: &[DeviceId]) -> Vec<RingOutcome> {
+        let outcomes = self.shared.ring_many(printers).await;
+        for o in &outcomes {
+            if *o == RingOutcome::Sent {
+                self.shared.counters.rung();
+            } else {
+                self.shared.counters.ring_missed();
+            }
+        }
+        outcomes
+    }
+
     /// `Online` while the printer's latest authenticated datagram is within the freshness bound.
     pub fn status(&self, printer: DeviceId) -> PrinterStatus {
         let now = self.shared.backends.clock.now_ms();
@@ -468,6 +486,51 @@ impl Shared {
                 false
             }
         }
+    }
+
+    async fn ring_many(&self, printers: &[DeviceId]) -> Vec<RingOutcome> {
+        let now = self.backends.clock.now_ms();
+        let mut out = vec![RingOutcome::Failed; printers.len()];
+        let mut targets = Vec::new();
+        for (i, p) in printers.iter().enumerate() {
+            match self.presence.take_for_ring(*p, now) {
+                Ok(t) => targets.push((i, t)),
+                Err(NoTarget::Offline) => out[i] = RingOutcome::Offline,
+                Err(NoTarget::NothingHeld) => out[i] = RingOutcome::NothingHeld,
+            }
+        }
+        while !targets.is_empty() {
+            let rest = targets.split_off(targets.len().min(RING_LOOKUP_BATCH));
+            let chunk = std::mem::replace(&mut targets, rest);
+            let ids: Vec<HeartbeatKeyId> = chunk.iter().map(|(_, t)| t.key_id).collect();
+            // As in `ring`: the backend, not the cache, says whether the key is still live.
+            let keys = match self.backends.keys.lookup_many(&ids).await {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "doorbell: key look-up for rings failed");
+                    continue;
+                }
+            };
+            for ((i, t), k) in chunk.into_iter().zip(keys) {
+                out[i] = match k {
+                    Some(k) if k.printer == printers[i] => {
+                        if self
+                            .send(&k.keys, t.held, AnswerType::ComeFetch, t.addr)
+                            .await
+                        {
+                            RingOutcome::Sent
+                        } else {
+                            RingOutcome::Failed
+                        }
+                    }
+                    _ => {
+                        self.cache.lock().forget_key(t.key_id);
+                        RingOutcome::KeyRevoked
+                    }
+                };
+            }
+        }
+        out
     }
 
     async fn ring(&self, printer: DeviceId) -> RingOutcome {

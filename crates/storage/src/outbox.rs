@@ -7,7 +7,7 @@ use crate::audit::{tenant_chain, AuditEvent};
 use crate::codec::parse_id;
 use crate::{Store, StoreError};
 use printfleet_domain::audit::AuditAction;
-use printfleet_domain::{Ctx, DeviceId, Permission, TenantId};
+use printfleet_domain::{Ctx, DeviceId, GroupId, Permission, TenantId};
 use printfleet_protocol::messages::{Outcome, WorkAck};
 use sqlx::Row;
 
@@ -47,8 +47,24 @@ pub struct WorkRecord {
 /// At most this many items go out in one fetch answer (the protocol's `MAX_WORK_ITEMS`).
 pub const FETCH_BATCH: i64 = printfleet_protocol::messages::MAX_WORK_ITEMS as i64;
 
+/// Rows per multi-row `INSERT` of [`Store::work_enqueue_group`]: 7 parameters each, so 98 per
+/// statement; sqlx looks every `$n` up by a linear scan, so long statements cost quadratically.
+const GROUP_ROWS_PER_STATEMENT: usize = 14;
+
 const COLUMNS: &str =
     "id, device_id, kind, data, created_at, status, attempts, sent_at, finished_at, reason";
+
+/// `VALUES` rows of new pending items: 7 placeholders each (as `codec::value_rows` numbers
+/// them), then the literal status and attempt count.
+fn pending_rows(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
+            format!("({}, 'pending', 0)", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<WorkRecord, StoreError> {
     Ok(WorkRecord {
@@ -114,6 +130,63 @@ impl Store {
             finished_at_ms: None,
             reason: None,
         })
+    }
+
+    /// Queues the same work for every printer of a group the caller can see and manage, in one
+    /// transaction with one audit entry (naming the group and the count), so a fleet-wide
+    /// request costs one commit rather than one per printer. Returns the printers queued for;
+    /// the caller rings them after this returns (the items are committed by then).
+    pub async fn work_enqueue_group(
+        &self,
+        ctx: &Ctx,
+        group: GroupId,
+        kind: WorkKind,
+        data: serde_json::Value,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        // Visibility first (404 outside tenant or scope), then the permission (403).
+        let mut read = ctx.clone();
+        read.permissions.insert(Permission::DevicesRead);
+        self.group_get(&read, group).await?;
+        ctx.require(Permission::DevicesManage)?;
+        let now = self.now_ms();
+        let data_text = data.to_string();
+        let created_by = ctx.actor.audit_id();
+        let mut w = self.begin_write().await?;
+        // Read inside the transaction: a printer removed meanwhile gets no work.
+        let devices = sqlx::query(
+            "SELECT g.device_id FROM group_devices g JOIN devices d ON d.tenant_id = g.tenant_id AND d.id = g.device_id WHERE g.tenant_id = $1 AND g.group_id = $2 AND d.removed_at IS NULL ORDER BY g.device_id",
+        )
+        .bind(ctx.tenant.to_string())
+        .bind(group.to_string())
+        .fetch_all(&mut *w.tx)
+        .await?
+        .iter()
+        .map(|r| parse_id("group_devices.device_id", &r.try_get::<String, _>(0)?))
+        .collect::<Result<Vec<DeviceId>, StoreError>>()?;
+        for chunk in devices.chunks(GROUP_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (tenant_id, id, device_id, kind, data, created_by, created_at, status, attempts) VALUES {}",
+                pending_rows(chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for d in chunk {
+                q = q
+                    .bind(ctx.tenant.to_string())
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(d.to_string())
+                    .bind(kind.as_str())
+                    .bind(data_text.clone())
+                    .bind(created_by.clone())
+                    .bind(now);
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        let ev = AuditEvent::new(ctx, AuditAction::DeviceWorkQueued, format!("group:{group}"))
+            .with_detail(serde_json::json!({ "kind": kind.as_str(), "count": devices.len() }));
+        self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
+            .await?;
+        self.commit(w).await?;
+        Ok(devices)
     }
 
     /// The newest work items of a printer the caller can see, newest first.

@@ -43,3 +43,10 @@ pub struct EnrolResponse {
     /// derive from it) followed by the 32-byte verifier key. Hex.
     pub sealed_secrets: String,
 }
+
+/// The answer to queuing work for a whole group (`POST …/groups/{group}/work`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupWorkQueued {
+    /// Printers of the group the work was queued for (one item each, committed together).
+    pub queued: u64,
+}

@@ -175,3 +175,48 @@ async fn ring_of_an_unknown_or_revoked_printer_sends_nothing() {
     printer.assert_silence().await;
     server.stop().await;
 }
+
+/// Many printers rung at once (keys looked up in batches): the live ones get "come fetch", a
+/// revoked one and an unknown one get nothing, and each outcome says so, in order.
+#[tokio::test]
+async fn ring_many_rings_the_live_and_refuses_the_revoked() {
+    let world = World::new();
+    let server = world.start().await;
+    let mut printers = Vec::new();
+    for _ in 0..3 {
+        printers.push(world.printer().await);
+    }
+    let mut sent = Vec::new();
+    for p in printers.iter_mut() {
+        sent.push(p.send(server.addr, KEEPALIVE).await);
+    }
+    server.wait_for(|c| c.held == 3).await;
+    world.keys.revoke(printers[1].key_id());
+    let ids = [
+        printers[0].id,
+        printers[1].id,
+        printers[2].id,
+        DeviceId::new_random(),
+    ];
+    assert_eq!(
+        server.doorbell.ring_many(&ids).await,
+        [
+            RingOutcome::Sent,
+            RingOutcome::KeyRevoked,
+            RingOutcome::Sent,
+            RingOutcome::Offline
+        ]
+    );
+    for i in [0, 2] {
+        let (counter, request) = &sent[i];
+        let answer = printers[i]
+            .answer_for(server.addr, *counter, request.len(), Duration::from_secs(1))
+            .await
+            .expect("come fetch within 1 s");
+        assert_eq!(answer.kind, AnswerType::ComeFetch);
+    }
+    printers[1].assert_silence().await;
+    let c = server.counters();
+    assert_eq!((c.rung, c.ring_missed), (2, 2));
+    server.stop().await;
+}

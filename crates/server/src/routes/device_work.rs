@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use printfleet_domain::DeviceId;
+use printfleet_domain::{DeviceId, GroupId};
 use printfleet_storage::outbox::{WorkKind, WorkRecord};
 use printfleet_wire as wire;
 
@@ -35,6 +35,20 @@ pub(crate) async fn notify_work(state: &AppState, device: DeviceId) -> bool {
         None => false,
     };
     rung || woke
+}
+
+/// [`notify_work`] for many printers: long-polls woken, doorbells rung with batched key
+/// look-ups (`Doorbell::ring_many`); returns how many were reached.
+pub(crate) async fn notify_work_many(state: &AppState, devices: &[DeviceId]) -> usize {
+    let woke: Vec<bool> = devices.iter().map(|d| state.channel.wake(*d)).collect();
+    let rung = match state.doorbell.get() {
+        Some(d) => d.ring_many(devices).await,
+        None => Vec::new(),
+    };
+    woke.iter()
+        .enumerate()
+        .filter(|(i, w)| **w || rung.get(*i) == Some(&printfleet_doorbell::RingOutcome::Sent))
+        .count()
 }
 
 /// The printer's work items, newest first.
@@ -80,6 +94,36 @@ pub async fn create(
             rung,
         }),
     ))
+}
+
+/// Queues work for every printer of the group (today: `report_now`) in one transaction, then
+/// rings them all.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/groups/{group}/work", tag = "devices",
+    params(("tenant" = String, Path), ("group" = String, Path)), request_body = wire::WorkRequest,
+    responses((status = 200, body = wire::GroupWorkQueued), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn create_for_group(
+    State(state): State<AppState>,
+    TenantCaller(ctx): TenantCaller,
+    Path((_, g)): Path<(String, String)>,
+    ApiJson(req): ApiJson<wire::WorkRequest>,
+) -> ApiResult<Json<wire::GroupWorkQueued>> {
+    let group = id::<GroupId>(&g)?;
+    let kind = match req.kind.as_str() {
+        "report_now" => WorkKind::ReportNow,
+        _ => return Err(ApiError::field("kind", "must be report_now")),
+    };
+    let devices = state
+        .store
+        .work_enqueue_group(&ctx, group, kind, serde_json::Value::Null)
+        .await?;
+    // Committed: ring now. A printer not reached learns at its next heartbeat.
+    let reached = notify_work_many(&state, &devices).await;
+    tracing::debug!(queued = devices.len(), reached, "work queued for a group");
+    Ok(Json(wire::GroupWorkQueued {
+        queued: u64::try_from(devices.len()).unwrap_or(u64::MAX),
+    }))
 }
 
 /// Revokes the printer's key at once, on every channel; it must re-enrol with an admin's

@@ -83,6 +83,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(device_state::get))
         .routes(routes!(device_state::history))
         .routes(routes!(device_work::list, device_work::create))
+        .routes(routes!(device_work::create_for_group))
         .routes(routes!(device_work::revoke_key))
         .routes(routes!(device_work::approve_reenrolment))
         .routes(routes!(device_api::enrol))

@@ -205,6 +205,10 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             [201, 201, 403, 404, 201, 404, 401],
         ),
         (
+            ("POST", "/api/v1/tenants/{tenant}/groups/{group}/work"),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
             (
                 "POST",
                 "/api/v1/tenants/{tenant}/devices/{device}/revoke-key",
@@ -386,7 +390,8 @@ fn body_for(
         ("PUT", "/api/v1/tenants/{tenant}/devices/{device}/attributes") => {
             json!({ "site": "HQ", "tags": ["lobby"] })
         }
-        ("POST", "/api/v1/tenants/{tenant}/devices/{device}/work") => {
+        ("POST", "/api/v1/tenants/{tenant}/devices/{device}/work")
+        | ("POST", "/api/v1/tenants/{tenant}/groups/{group}/work") => {
             json!({ "kind": "report_now" })
         }
         ("POST", "/api/v1/tenants/{tenant}/enrolment-tokens") => {

@@ -5,11 +5,12 @@ use crate::harness::*;
 use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::device::DeviceFacts;
 use printfleet_domain::telemetry::DataClass;
-use printfleet_domain::{BuiltInRole, Ctx, DeviceId, Permission};
+use printfleet_domain::{BuiltInRole, Ctx, DeviceId, Permission, RoleRef, Scope};
 use printfleet_protocol::messages::{CheckIn, Meters, Outcome, ReportedValue, WorkAck};
 use printfleet_protocol::KeyPair;
 use printfleet_storage::enrolment::{EnrolRefusal, Takeover};
 use printfleet_storage::outbox::WorkKind;
+use printfleet_storage::provision::ProvisionPlan;
 use printfleet_storage::resolver;
 use printfleet_storage::telemetry::CheckInOutcome;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ conformance! {
     check_check_ins => sqlite_check_ins, postgres_check_ins;
     check_concurrent_check_ins_are_all_stored => sqlite_concurrent_check_ins, postgres_concurrent_check_ins;
     check_outbox => sqlite_outbox, postgres_outbox;
+    check_group_outbox => sqlite_group_outbox, postgres_group_outbox;
     check_revocation_and_reenrolment => sqlite_revocation_and_reenrolment, postgres_revocation_and_reenrolment;
 }
 
@@ -246,6 +248,159 @@ async fn check_outbox(h: &Harness) {
     let got = reopened.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
     assert_eq!(got[0].id, w2.id);
     reopened.close().await;
+}
+
+/// Work for a whole group: one transaction (several multi-row statements), one audit entry with
+/// the count, removed printers and printers outside the group left out; visibility before
+/// permission, as for one printer.
+async fn check_group_outbox(h: &Harness) {
+    let a = h.ctx_a().await;
+    let (token, _) = h
+        .store
+        .enrolment_token_create(&Ctx::system(h.a), "t", 3_600_000, None)
+        .await
+        .unwrap();
+    // More printers than one statement holds, so the batching is exercised.
+    let plan = ProvisionPlan {
+        count: 40,
+        serial_prefix: "GW-".into(),
+        model: "LaserJet M507".into(),
+        firmware: "2506.1".into(),
+    };
+    let printers: Vec<DeviceId> = h
+        .store
+        .provision_printers(&a, token.id, &plan, &|_| {})
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.device)
+        .collect();
+    let g = h.store.group_create(&a, "Floor 3").await.unwrap();
+    let other = h.store.group_create(&a, "Floor 4").await.unwrap();
+    let (members, outside) = printers.split_at(37);
+    for d in members {
+        h.store.group_add_device(&a, g.id, *d).await.unwrap();
+    }
+    h.store
+        .group_add_device(&a, other.id, outside[0])
+        .await
+        .unwrap();
+    h.store.device_remove(&a, members[0]).await.unwrap();
+
+    // Another tenant, or a scope without the group: not found. A Report Admin: forbidden.
+    assert_not_found(
+        h.store
+            .work_enqueue_group(
+                &h.ctx_b().await,
+                g.id,
+                WorkKind::ReportNow,
+                serde_json::Value::Null,
+            )
+            .await,
+    );
+    let narrow = h
+        .add(
+            h.a,
+            "narrow@a.example",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Groups([other.id].into_iter().collect()),
+        )
+        .await;
+    assert_not_found(
+        h.store
+            .work_enqueue_group(
+                &h.ctx(&narrow).await,
+                g.id,
+                WorkKind::ReportNow,
+                serde_json::Value::Null,
+            )
+            .await,
+    );
+    let ra = h
+        .add_builtin(h.a, "ra3@a.example", BuiltInRole::ReportAdmin)
+        .await;
+    assert_forbidden(
+        h.store
+            .work_enqueue_group(
+                &h.ctx(&ra).await,
+                g.id,
+                WorkKind::ReportNow,
+                serde_json::Value::Null,
+            )
+            .await,
+        Permission::DevicesManage,
+    );
+    for d in &printers {
+        assert!(!resolver::work_pending(&h.store, *d).await.unwrap());
+    }
+
+    // A Printer Admin scoped to the group may.
+    let scoped = h
+        .add(
+            h.a,
+            "scoped3@a.example",
+            RoleRef::BuiltIn(BuiltInRole::PrinterAdmin),
+            Scope::Groups([g.id].into_iter().collect()),
+        )
+        .await;
+    let mut queued = h
+        .store
+        .work_enqueue_group(
+            &h.ctx(&scoped).await,
+            g.id,
+            WorkKind::ReportNow,
+            serde_json::Value::Null,
+        )
+        .await
+        .unwrap();
+    queued.sort_unstable();
+    let mut want = members[1..].to_vec();
+    want.sort_unstable();
+    assert_eq!(queued, want, "every live member, nobody else");
+    for d in &members[1..] {
+        assert!(resolver::work_pending(&h.store, *d).await.unwrap());
+    }
+    for d in outside {
+        assert!(!resolver::work_pending(&h.store, *d).await.unwrap());
+    }
+    // Each member fetches one `report_now` item of its own; acknowledged, it is closed.
+    let d = members[5];
+    let got = h.store.work_fetch(h.a, d, &[]).await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].device, got[0].kind.as_str()), (d, "report_now"));
+    let ack = WorkAck::new(got[0].id.clone(), Outcome::Done, None);
+    assert!(h
+        .store
+        .work_fetch(h.a, d, &[ack])
+        .await
+        .unwrap()
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.store.work_list(&a, d).await.unwrap()[0].status, "done");
+    assert!(resolver::work_pending(&h.store, members[6]).await.unwrap());
+
+    // One audit entry for the group, with the count.
+    let entries: Vec<_> = h
+        .store
+        .audit_list(&a, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "device_work_queued")
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target, format!("group:{}", g.id));
+    assert_eq!(entries[0].detail["count"], 36);
+    assert_eq!(entries[0].detail["kind"], "report_now");
+
+    // An empty group queues nothing (and says so).
+    let empty = h.store.group_create(&a, "Empty").await.unwrap();
+    assert!(h
+        .store
+        .work_enqueue_group(&a, empty.id, WorkKind::ReportNow, serde_json::Value::Null)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn check_revocation_and_reenrolment(h: &Harness) {
