@@ -14,6 +14,7 @@ mod doorbell;
 mod fixture;
 mod heartbeats;
 mod load;
+mod policies;
 mod report;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -31,6 +32,10 @@ pub enum Target {
     /// The UDP heartbeat service (doorbell) on loopback against a fresh database, with a bare
     /// UDP echo baseline; or a fleet at a fixed interval (see docs/benchmarks.md).
     Heartbeats(heartbeats::HeartbeatsArgs),
+    /// Policy assessment at fleet scale: a policy change on --printers printers, the fleet
+    /// compliance figures, and the assessment rate per core, each beside a same-run baseline
+    /// (see docs/benchmarks.md).
+    Policies(policies::PoliciesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -72,6 +77,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         Target::Heartbeats(args) => heartbeats::run(args).await,
         Target::Checkins(args) => checkins::run(args).await,
         Target::Doorbell(args) => doorbell::run(args).await,
+        Target::Policies(args) => policies::run(args).await,
     }
 }
 

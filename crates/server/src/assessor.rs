@@ -80,20 +80,18 @@ pub async fn round(
 ) -> Result<usize, printfleet_storage::StoreError> {
     let mut done = assess(state, hints.into_iter().collect()).await?;
     if sweep {
-        // A printer still due after being assessed in this round waits for the next one, so
-        // a round always ends.
-        let mut seen = BTreeSet::new();
+        // One pass over the printers in (tenant, printer) order: a printer that becomes due
+        // again behind the cursor waits for the next round, so a round always ends.
+        let mut after = None;
         loop {
-            let due: Vec<_> = state
+            let due = state
                 .store
-                .assessment_due(BATCH as i64 * 4)
-                .await?
-                .into_iter()
-                .filter(|p| seen.insert(*p))
-                .collect();
-            if due.is_empty() {
+                .assessment_due_after(after, BATCH as i64 * 4)
+                .await?;
+            let Some(last) = due.last() else {
                 break;
-            }
+            };
+            after = Some(*last);
             done += assess(state, due).await?;
         }
     }

@@ -11,14 +11,15 @@
 //! hints only to be quick.
 
 use crate::audit::WriteTx;
-use crate::codec::{from_json, in_list_from, parse_id, tenant_scope, to_json};
+use crate::codec::{from_json, in_list_from, parse_id, tenant_scope, to_json, value_rows};
+use crate::dynamic_groups::DeviceAttrs;
 use crate::enrolment::{secrets_place as device_secrets_place, DeviceSecrets};
 use crate::outbox::WorkKind;
 use crate::{Store, StoreError};
 use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::policy::{
-    self, AssessInput, EffectivePolicy, ItemAssessment, ItemStatus, PolicyItem, PolicyMode,
-    PolicySecrets, StatusTally,
+    self, AssessInput, DeviceAttributes, EffectivePolicy, GroupRule, ItemAssessment, ItemStatus,
+    PolicyItem, PolicyMode, PolicySecrets, StatusTally,
 };
 use printfleet_domain::telemetry::DeviceState;
 use printfleet_domain::{DeviceId, GroupId, PolicyId, TenantId};
@@ -57,17 +58,90 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     (BACKOFF_FIRST_MS << shift).min(BACKOFF_MAX_MS)
 }
 
-struct Previous {
-    items: Vec<StoredItem>,
+/// What an earlier assessment of an item is still needed for: its status and since when (for
+/// `since_ms`, the history and the count deltas). Read without the item's values, which are
+/// most of the stored JSON.
+#[derive(Deserialize)]
+struct PreviousItem {
+    setting_id: String,
+    status: ItemStatus,
+    policy: PolicyId,
+    version: i64,
+    since_ms: i64,
 }
 
 struct Remediation {
     attempts: i64,
     next_at: i64,
     unsupported: BTreeSet<String>,
+    /// Whether the row names work still awaited (what "nothing to send" clears).
+    has_last_work: bool,
+}
+
+impl Remediation {
+    fn none() -> Self {
+        Remediation {
+            attempts: 0,
+            next_at: 0,
+            unsupported: BTreeSet::new(),
+            has_last_work: false,
+        }
+    }
+}
+
+/// The part of a stored state an assessment reads; the rest (meters, supplies, events,
+/// provenance) is skipped while parsing instead of being built and dropped.
+#[derive(Deserialize)]
+struct AssessedState {
+    #[serde(default)]
+    info: Option<printfleet_protocol::messages::DeviceInfo>,
+    #[serde(default)]
+    settings: BTreeMap<String, printfleet_protocol::messages::ReportedValue>,
+}
+
+/// Items out of line per (policy, version).
+type ToSend = BTreeMap<(PolicyId, i64), Vec<StoredItem>>;
+
+/// What a printer's remediation needs after its assessment.
+enum RemediationStep {
+    /// Back-off not expired: nothing.
+    Wait,
+    /// Nothing out of line to send: no longer due for a retry.
+    Clear,
+    /// Items to send, per remediating policy version.
+    Send(ToSend),
+}
+
+/// One printer's assessment, ready to write.
+struct Assessed {
+    device: DeviceId,
+    received_at: i64,
+    status: ItemStatus,
+    tally: StatusTally,
+    items: String,
+    changes: Vec<serde_json::Value>,
+    remediation: RemediationStep,
 }
 
 type CountKey = (PolicyId, String, &'static str);
+
+/// Rows per multi-row statement, keeping each statement near 100 parameters (see
+/// `codec::value_rows`).
+const IDS_PER_QUERY: usize = 100;
+const COMPLIANCE_ROWS: usize = 8; // 12 columns
+const HISTORY_ROWS: usize = 16; // 6 columns
+const COUNT_ROWS: usize = 20; // 5 columns
+
+/// Binds `ids` after the statement's other parameters.
+fn bind_ids<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ids: &[DeviceId],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for d in ids {
+        q = q.bind(d.to_string());
+    }
+    q
+}
 
 impl Store {
     /// Up to `limit` printers that need assessing, with their tenants.
@@ -75,21 +149,39 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(TenantId, DeviceId)>, StoreError> {
+        self.assessment_due_after(None, limit).await
+    }
+
+    /// Like [`Store::assessment_due`], in (tenant, printer) order after `after`: a sweep passes
+    /// the last printer of the previous answer, so it walks the printers once instead of
+    /// re-reading every printer already assessed with each batch.
+    pub async fn assessment_due_after(
+        &self,
+        after: Option<(TenantId, DeviceId)>,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, DeviceId)>, StoreError> {
         let now = self.now_ms();
+        // Every id sorts after the empty string.
+        let (after_t, after_d) = after
+            .map(|(t, d)| (t.to_string(), d.to_string()))
+            .unwrap_or_default();
         let rows = sqlx::query(
             "SELECT d.tenant_id, d.id FROM devices d \
              LEFT JOIN device_state s ON s.tenant_id = d.tenant_id AND s.device_id = d.id \
              LEFT JOIN device_compliance c ON c.tenant_id = d.tenant_id AND c.device_id = d.id \
              LEFT JOIN policy_epochs e ON e.tenant_id = d.tenant_id \
              LEFT JOIN remediation_state r ON r.tenant_id = d.tenant_id AND r.device_id = d.id \
-             WHERE (d.removed_at IS NULL AND (c.device_id IS NULL OR c.epoch < COALESCE(e.epoch, 0) \
+             WHERE (d.tenant_id, d.id) > ($3, $4) AND ( \
+                (d.removed_at IS NULL AND (c.device_id IS NULL OR c.epoch < COALESCE(e.epoch, 0) \
                     OR c.state_received_at <> COALESCE(s.received_at, 0) \
                     OR (c.status = 'non_compliant' AND r.next_at IS NOT NULL AND r.next_at <= $1 AND r.last_work IS NOT NULL))) \
-                OR (d.removed_at IS NOT NULL AND c.device_id IS NOT NULL) \
-             ORDER BY d.tenant_id LIMIT $2",
+                OR (d.removed_at IS NOT NULL AND c.device_id IS NOT NULL)) \
+             ORDER BY d.tenant_id, d.id LIMIT $2",
         )
         .bind(now)
         .bind(limit)
+        .bind(after_t)
+        .bind(after_d)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -108,24 +200,22 @@ impl Store {
         devices: &[DeviceId],
     ) -> Result<BTreeMap<DeviceId, (DeviceState, i64)>, StoreError> {
         let mut out = BTreeMap::new();
-        for chunk in devices.chunks(100) {
+        for chunk in devices.chunks(IDS_PER_QUERY) {
             let sql = format!(
                 "SELECT device_id, state, received_at FROM device_state WHERE tenant_id = $1 AND device_id IN ({})",
                 in_list_from(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(t.to_string());
-            for d in chunk {
-                q = q.bind(d.to_string());
-            }
+            let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);
             for r in q.fetch_all(&self.pool).await? {
                 let id: DeviceId = parse_id("device_state.device_id", &r.try_get::<String, _>(0)?)?;
-                out.insert(
-                    id,
-                    (
-                        from_json("device_state.state", &r.try_get::<String, _>(1)?)?,
-                        r.try_get(2)?,
-                    ),
-                );
+                let s: AssessedState =
+                    from_json("device_state.state", &r.try_get::<String, _>(1)?)?;
+                let state = DeviceState {
+                    info: s.info,
+                    settings: s.settings,
+                    ..DeviceState::default()
+                };
+                out.insert(id, (state, r.try_get(2)?));
             }
         }
         Ok(out)
@@ -136,25 +226,20 @@ impl Store {
         w: &mut WriteTx,
         t: TenantId,
         devices: &[DeviceId],
-    ) -> Result<BTreeMap<DeviceId, Previous>, StoreError> {
+    ) -> Result<BTreeMap<DeviceId, Vec<PreviousItem>>, StoreError> {
         let mut out = BTreeMap::new();
-        for chunk in devices.chunks(100) {
+        for chunk in devices.chunks(IDS_PER_QUERY) {
             let sql = format!(
                 "SELECT device_id, items FROM device_compliance WHERE tenant_id = $1 AND device_id IN ({})",
                 in_list_from(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(t.to_string());
-            for d in chunk {
-                q = q.bind(d.to_string());
-            }
+            let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);
             for r in q.fetch_all(&mut *w.tx).await? {
                 let id: DeviceId =
                     parse_id("device_compliance.device_id", &r.try_get::<String, _>(0)?)?;
                 out.insert(
                     id,
-                    Previous {
-                        items: from_json("device_compliance.items", &r.try_get::<String, _>(1)?)?,
-                    },
+                    from_json("device_compliance.items", &r.try_get::<String, _>(1)?)?,
                 );
             }
         }
@@ -167,44 +252,115 @@ impl Store {
         t: TenantId,
         d: DeviceId,
     ) -> Result<Remediation, StoreError> {
-        let r = sqlx::query(
-            "SELECT attempts, next_at, unsupported FROM remediation_state WHERE tenant_id = $1 AND device_id = $2",
-        )
-        .bind(t.to_string())
-        .bind(d.to_string())
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        Ok(match r {
-            None => Remediation {
-                attempts: 0,
-                next_at: 0,
-                unsupported: BTreeSet::new(),
-            },
-            Some(r) => Remediation {
-                attempts: r.try_get(0)?,
-                next_at: r.try_get(1)?,
-                unsupported: from_json(
-                    "remediation_state.unsupported",
-                    &r.try_get::<String, _>(2)?,
-                )?,
-            },
-        })
+        Ok(self
+            .remediations_of(w, t, &[d])
+            .await?
+            .remove(&d)
+            .unwrap_or_else(Remediation::none))
     }
 
-    async fn groups_in_tx(
+    /// The remediation rows of `devices` (printers without one are absent).
+    async fn remediations_of(
         &self,
         w: &mut WriteTx,
         t: TenantId,
-        d: DeviceId,
-    ) -> Result<BTreeSet<GroupId>, StoreError> {
-        sqlx::query("SELECT group_id FROM group_devices WHERE tenant_id = $1 AND device_id = $2")
-            .bind(t.to_string())
-            .bind(d.to_string())
-            .fetch_all(&mut *w.tx)
-            .await?
-            .iter()
-            .map(|r| parse_id("group_devices.group_id", &r.try_get::<String, _>(0)?))
-            .collect()
+        devices: &[DeviceId],
+    ) -> Result<BTreeMap<DeviceId, Remediation>, StoreError> {
+        let mut out = BTreeMap::new();
+        for chunk in devices.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT device_id, attempts, next_at, unsupported, last_work FROM remediation_state WHERE tenant_id = $1 AND device_id IN ({})",
+                in_list_from(2, chunk.len())
+            );
+            let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);
+            for r in q.fetch_all(&mut *w.tx).await? {
+                let id: DeviceId =
+                    parse_id("remediation_state.device_id", &r.try_get::<String, _>(0)?)?;
+                let last_work: Option<String> = r.try_get(4)?;
+                out.insert(
+                    id,
+                    Remediation {
+                        attempts: r.try_get(1)?,
+                        next_at: r.try_get(2)?,
+                        unsupported: from_json(
+                            "remediation_state.unsupported",
+                            &r.try_get::<String, _>(3)?,
+                        )?,
+                        has_last_work: last_work.is_some(),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The groups of `devices` (printers in none are absent).
+    async fn groups_of(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        devices: &[DeviceId],
+    ) -> Result<BTreeMap<DeviceId, BTreeSet<GroupId>>, StoreError> {
+        let mut out: BTreeMap<DeviceId, BTreeSet<GroupId>> = BTreeMap::new();
+        for chunk in devices.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT device_id, group_id FROM group_devices WHERE tenant_id = $1 AND device_id IN ({})",
+                in_list_from(2, chunk.len())
+            );
+            let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);
+            for r in q.fetch_all(&mut *w.tx).await? {
+                out.entry(parse_id(
+                    "group_devices.device_id",
+                    &r.try_get::<String, _>(0)?,
+                )?)
+                .or_default()
+                .insert(parse_id(
+                    "group_devices.group_id",
+                    &r.try_get::<String, _>(1)?,
+                )?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings the dynamic memberships of `attrs` in line with the rules, rewriting only the
+    /// printers whose stored membership disagrees, and returns every printer's groups.
+    async fn refresh_groups(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        rules: &[(GroupId, GroupRule)],
+        attrs: &[DeviceAttrs],
+        devices: &[DeviceId],
+    ) -> Result<BTreeMap<DeviceId, BTreeSet<GroupId>>, StoreError> {
+        let mut groups = self.groups_of(w, t, devices).await?;
+        let mut stale = Vec::new();
+        for a in attrs {
+            let view = DeviceAttributes {
+                model: &a.model,
+                firmware: &a.firmware,
+                site: a.site.as_deref(),
+                tags: &a.tags,
+            };
+            let set = groups.entry(a.device).or_default();
+            let mut differs = false;
+            for (g, rule) in rules {
+                let want = rule.matches(&view);
+                differs |= want != set.contains(g);
+                if want {
+                    set.insert(*g);
+                } else {
+                    set.remove(g);
+                }
+            }
+            if differs {
+                stale.push(a.clone());
+            }
+        }
+        if !stale.is_empty() {
+            self.refresh_dynamic_membership(w, t, rules, &stale).await?;
+        }
+        Ok(groups)
     }
 
     async fn verifier_key_of(
@@ -229,18 +385,23 @@ impl Store {
 
     /// Assesses `devices` (all of tenant `t`) against their effective policies, in one
     /// transaction. Printers that are gone lose their row and their share of the counts.
+    ///
+    /// Reads and writes go per batch, not per printer: a few `IN (…)` reads of the batch's
+    /// states, memberships, previous assessments and remediation rows, everything assessed in
+    /// memory, then multi-row writes of the rows, the history and the count deltas.
     pub async fn assess_devices(
         &self,
         catalogue: &Catalogue,
         t: TenantId,
         devices: &[DeviceId],
     ) -> Result<AssessOutcome, StoreError> {
+        // Each printer once: a multi-row upsert may not touch a row twice.
+        let unique: BTreeSet<DeviceId> = devices.iter().copied().collect();
+        let devices: Vec<DeviceId> = unique.into_iter().collect();
+        let devices = devices.as_slice();
         let now = self.now_ms();
-        let rules = self.group_rules(t).await?;
-        let (assignments, items_by_policy) = self.effective_inputs(t).await?;
-        let attrs = self.device_attrs(t, devices).await?;
-        let live: BTreeSet<DeviceId> = attrs.iter().map(|a| a.device).collect();
-        let states = self.states_of(t, devices).await?;
+        // The epoch is read before the policies: a change landing in between leaves these
+        // printers assessed under the older epoch, so due again, never the reverse.
         let epoch: i64 = sqlx::query("SELECT epoch FROM policy_epochs WHERE tenant_id = $1")
             .bind(t.to_string())
             .fetch_optional(&self.pool)
@@ -248,6 +409,11 @@ impl Store {
             .map(|r| r.try_get(0))
             .transpose()?
             .unwrap_or(0);
+        let rules = self.group_rules(t).await?;
+        let (assignments, items_by_policy) = self.effective_inputs(t).await?;
+        let attrs = self.device_attrs(t, devices).await?;
+        let live: BTreeSet<DeviceId> = attrs.iter().map(|a| a.device).collect();
+        let states = self.states_of(t, devices).await?;
         // Secret values of the policies in force, opened once per batch.
         let mut policy_secrets: BTreeMap<(PolicyId, i64), PolicySecrets> = BTreeMap::new();
         for a in &assignments {
@@ -279,38 +445,39 @@ impl Store {
         }
 
         let mut w = self.begin_write().await?;
-        self.refresh_dynamic_membership(&mut w, t, &rules, &attrs)
+        let groups = self
+            .refresh_groups(&mut w, t, &rules, &attrs, devices)
             .await?;
         let previous = self.previous_of(&mut w, t, devices).await?;
+        let remediations = self.remediations_of(&mut w, t, devices).await?;
         let mut counts: BTreeMap<CountKey, i64> = BTreeMap::new();
-        let mut outcome = AssessOutcome::default();
-        let empty = DeviceState::default();
+        let mut gone = Vec::new();
+        let mut assessed = Vec::with_capacity(devices.len());
+        let (empty_state, no_groups, no_remediation) =
+            (DeviceState::default(), BTreeSet::new(), Remediation::none());
         for &d in devices {
-            let old = previous.get(&d);
-            if let Some(old) = old {
-                for i in &old.items {
-                    *counts
-                        .entry((i.policy, i.item.setting_id.clone(), i.item.status.as_str()))
-                        .or_default() -= 1;
-                }
-                for (p, s) in per_policy_overall(&old.items) {
-                    *counts.entry((p, String::new(), s.as_str())).or_default() -= 1;
-                }
+            let old = previous.get(&d).map(Vec::as_slice).unwrap_or(&[]);
+            for i in old {
+                *counts
+                    .entry((i.policy, i.setting_id.clone(), i.status.as_str()))
+                    .or_default() -= 1;
+            }
+            for (p, s) in per_policy_overall(old.iter().map(|i| (i.policy, i.status))) {
+                *counts.entry((p, String::new(), s.as_str())).or_default() -= 1;
             }
             if !live.contains(&d) {
-                sqlx::query(
-                    "DELETE FROM device_compliance WHERE tenant_id = $1 AND device_id = $2",
-                )
-                .bind(t.to_string())
-                .bind(d.to_string())
-                .execute(&mut *w.tx)
-                .await?;
+                if previous.contains_key(&d) {
+                    gone.push(d);
+                }
                 continue;
             }
-            let groups = self.groups_in_tx(&mut w, t, d).await?;
-            let effective = policy::effective(&groups, &assignments, |p| items_by_policy.get(&p));
-            let (state, received_at) = states.get(&d).map(|(s, r)| (s, *r)).unwrap_or((&empty, 0));
-            let remediation = self.remediation_of(&mut w, t, d).await?;
+            let in_groups = groups.get(&d).unwrap_or(&no_groups);
+            let effective = policy::effective(in_groups, &assignments, |p| items_by_policy.get(&p));
+            let (state, received_at) = states
+                .get(&d)
+                .map(|(s, r)| (s, *r))
+                .unwrap_or((&empty_state, 0));
+            let remediation = remediations.get(&d).unwrap_or(&no_remediation);
             let key = verifier_keys.get(&d);
             let expected = |id: &str, o: &policy::Origin| -> Option<String> {
                 let secret = policy_secrets.get(&(o.policy, o.version))?.get(id)?;
@@ -320,7 +487,7 @@ impl Store {
                     secret.expose(),
                 )))
             };
-            let assessed = policy::assess(&AssessInput {
+            let items = policy::assess(&AssessInput {
                 catalogue,
                 state,
                 effective: &effective,
@@ -328,246 +495,311 @@ impl Store {
                 refused_unsupported: &remediation.unsupported,
                 now_ms: now,
             });
-            let stored = stored_items(assessed, &effective, old, now);
+            let stored = stored_items(items, &effective, old, now);
             for i in &stored {
                 *counts
                     .entry((i.policy, i.item.setting_id.clone(), i.item.status.as_str()))
                     .or_default() += 1;
             }
-            for (p, s) in per_policy_overall(&stored) {
+            for (p, s) in per_policy_overall(stored.iter().map(|i| (i.policy, i.item.status))) {
                 *counts.entry((p, String::new(), s.as_str())).or_default() += 1;
             }
-            let changes = history_changes(old.map(|o| o.items.as_slice()).unwrap_or(&[]), &stored);
-            if !changes.is_empty() {
-                sqlx::query(
-                    "INSERT INTO assessment_history (tenant_id, id, device_id, at, catalogue_version, changes) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(t.to_string())
-                .bind(uuid::Uuid::new_v4().to_string())
-                .bind(d.to_string())
-                .bind(now)
-                .bind(&catalogue.version)
-                .bind(serde_json::Value::Array(changes).to_string())
-                .execute(&mut *w.tx)
-                .await?;
-            }
             let tally = StatusTally::of(stored.iter().map(|i| &i.item));
-            let status = if stored.is_empty() {
-                ItemStatus::Compliant
-            } else {
-                tally.overall()
-            };
-            self.write_compliance(
-                &mut w,
-                t,
-                d,
-                epoch,
+            assessed.push(Assessed {
+                device: d,
                 received_at,
-                now,
-                &catalogue.version,
-                status,
-                &tally,
-                &stored,
-            )
-            .await?;
-            if self
-                .queue_remediation(&mut w, t, d, &stored, &remediation, now)
-                .await?
-            {
-                outcome.work_queued.push(d);
-            }
-            outcome.assessed += 1;
+                status: if stored.is_empty() {
+                    ItemStatus::Compliant
+                } else {
+                    tally.overall()
+                },
+                tally,
+                items: to_json(&stored)?,
+                changes: history_changes(old, &stored),
+                remediation: remediation_step(stored, remediation, now),
+            });
         }
+        self.delete_compliance(&mut w, t, &gone).await?;
+        self.write_history(&mut w, t, now, &catalogue.version, &assessed)
+            .await?;
+        self.write_compliance(&mut w, t, epoch, now, &catalogue.version, &assessed)
+            .await?;
+        let work_queued = self
+            .remediate(&mut w, t, &assessed, &remediations, now)
+            .await?;
         self.apply_counts(&mut w, t, counts).await?;
         self.commit(w).await?;
-        Ok(outcome)
+        Ok(AssessOutcome {
+            assessed: assessed.len(),
+            work_queued,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn write_compliance(
+    async fn delete_compliance(
         &self,
         w: &mut WriteTx,
         t: TenantId,
-        d: DeviceId,
-        epoch: i64,
-        received_at: i64,
-        now: i64,
-        catalogue_version: &str,
-        status: ItemStatus,
-        tally: &StatusTally,
-        items: &[StoredItem],
+        devices: &[DeviceId],
     ) -> Result<(), StoreError> {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let updated = sqlx::query(
-            "UPDATE device_compliance SET epoch = $3, state_received_at = $4, assessed_at = $5, catalogue_version = $6, status = $7, compliant = $8, non_compliant = $9, unsupported = $10, unknown = $11, items = $12 WHERE tenant_id = $1 AND device_id = $2",
-        )
-        .bind(t.to_string())
-        .bind(d.to_string())
-        .bind(epoch)
-        .bind(received_at)
-        .bind(now)
-        .bind(catalogue_version)
-        .bind(status.as_str())
-        .bind(n(tally.compliant))
-        .bind(n(tally.non_compliant))
-        .bind(n(tally.unsupported))
-        .bind(n(tally.unknown))
-        .bind(to_json(&items)?)
-        .execute(&mut *w.tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO device_compliance (tenant_id, device_id, epoch, state_received_at, assessed_at, catalogue_version, status, compliant, non_compliant, unsupported, unknown, items) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(t.to_string())
-            .bind(d.to_string())
-            .bind(epoch)
-            .bind(received_at)
-            .bind(now)
-            .bind(catalogue_version)
-            .bind(status.as_str())
-            .bind(n(tally.compliant))
-            .bind(n(tally.non_compliant))
-            .bind(n(tally.unsupported))
-            .bind(n(tally.unknown))
-            .bind(to_json(&items)?)
-            .execute(&mut *w.tx)
-            .await?;
+        for chunk in devices.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "DELETE FROM device_compliance WHERE tenant_id = $1 AND device_id IN ({})",
+                in_list_from(2, chunk.len())
+            );
+            bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk)
+                .execute(&mut *w.tx)
+                .await?;
         }
         Ok(())
     }
 
+    /// One history row per printer whose items changed.
+    async fn write_history(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        now: i64,
+        catalogue_version: &str,
+        assessed: &[Assessed],
+    ) -> Result<(), StoreError> {
+        let changed: Vec<&Assessed> = assessed.iter().filter(|a| !a.changes.is_empty()).collect();
+        for chunk in changed.chunks(HISTORY_ROWS) {
+            let sql = format!(
+                "INSERT INTO assessment_history (tenant_id, id, device_id, at, catalogue_version, changes) VALUES {}",
+                value_rows(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(t.to_string())
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(a.device.to_string())
+                    .bind(now)
+                    .bind(catalogue_version.to_string())
+                    .bind(serde_json::Value::Array(a.changes.clone()).to_string());
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Each printer's row, inserted or replaced.
+    async fn write_compliance(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        epoch: i64,
+        now: i64,
+        catalogue_version: &str,
+        assessed: &[Assessed],
+    ) -> Result<(), StoreError> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for chunk in assessed.chunks(COMPLIANCE_ROWS) {
+            let sql = format!(
+                "INSERT INTO device_compliance (tenant_id, device_id, epoch, state_received_at, assessed_at, catalogue_version, status, compliant, non_compliant, unsupported, unknown, items) VALUES {} \
+                 ON CONFLICT (tenant_id, device_id) DO UPDATE SET epoch = excluded.epoch, state_received_at = excluded.state_received_at, assessed_at = excluded.assessed_at, catalogue_version = excluded.catalogue_version, status = excluded.status, compliant = excluded.compliant, non_compliant = excluded.non_compliant, unsupported = excluded.unsupported, unknown = excluded.unknown, items = excluded.items",
+                value_rows(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(t.to_string())
+                    .bind(a.device.to_string())
+                    .bind(epoch)
+                    .bind(a.received_at)
+                    .bind(now)
+                    .bind(catalogue_version.to_string())
+                    .bind(a.status.as_str())
+                    .bind(n(a.tally.compliant))
+                    .bind(n(a.tally.non_compliant))
+                    .bind(n(a.tally.unsupported))
+                    .bind(n(a.tally.unknown))
+                    .bind(a.items.clone());
+            }
+            q.execute(&mut *w.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the count deltas: increases as multi-row upserts; decreases (rows that must
+    /// already exist) one statement per key.
     async fn apply_counts(
         &self,
         w: &mut WriteTx,
         t: TenantId,
         counts: BTreeMap<CountKey, i64>,
     ) -> Result<(), StoreError> {
-        for ((policy, setting, status), delta) in counts {
-            if delta == 0 {
-                continue;
+        let (up, down): (Vec<_>, Vec<_>) = counts
+            .into_iter()
+            .filter(|(_, delta)| *delta != 0)
+            .partition(|(_, delta)| *delta > 0);
+        for chunk in up.chunks(COUNT_ROWS) {
+            let sql = format!(
+                "INSERT INTO compliance_counts (tenant_id, policy_id, setting_id, status, n) VALUES {} \
+                 ON CONFLICT (tenant_id, policy_id, setting_id, status) DO UPDATE SET n = compliance_counts.n + excluded.n",
+                value_rows(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((policy, setting, status), delta) in chunk {
+                q = q
+                    .bind(t.to_string())
+                    .bind(policy.to_string())
+                    .bind(setting.clone())
+                    .bind(*status)
+                    .bind(*delta);
             }
-            let updated = sqlx::query(
+            q.execute(&mut *w.tx).await?;
+        }
+        for ((policy, setting, status), delta) in down {
+            sqlx::query(
                 "UPDATE compliance_counts SET n = n + $5 WHERE tenant_id = $1 AND policy_id = $2 AND setting_id = $3 AND status = $4",
             )
             .bind(t.to_string())
             .bind(policy.to_string())
-            .bind(&setting)
+            .bind(setting)
             .bind(status)
             .bind(delta)
             .execute(&mut *w.tx)
             .await?;
-            if updated.rows_affected() == 0 {
-                sqlx::query(
-                    "INSERT INTO compliance_counts (tenant_id, policy_id, setting_id, status, n) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(t.to_string())
-                .bind(policy.to_string())
-                .bind(&setting)
-                .bind(status)
-                .bind(delta.max(0))
-                .execute(&mut *w.tx)
-                .await?;
-            }
         }
         Ok(())
     }
 
-    /// Queues one `apply_settings` item per remediating policy with items out of line, unless
-    /// work of that kind is still pending or the back-off has not expired. An admin's "remediate
-    /// now" (next_at = -1) also covers assess-only policies, once.
-    async fn queue_remediation(
+    /// Carries out the remediation steps of a batch: retries cleared in one statement per
+    /// chunk; for printers with items to send, one `apply_settings` item per remediating policy
+    /// unless work of that kind is still pending. Returns the printers that got work.
+    async fn remediate(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        assessed: &[Assessed],
+        remediations: &BTreeMap<DeviceId, Remediation>,
+        now: i64,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        let clear: Vec<DeviceId> = assessed
+            .iter()
+            .filter(|a| matches!(a.remediation, RemediationStep::Clear))
+            .filter(|a| remediations.get(&a.device).is_some_and(|r| r.has_last_work))
+            .map(|a| a.device)
+            .collect();
+        for chunk in clear.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "UPDATE remediation_state SET last_work = NULL WHERE tenant_id = $1 AND last_work IS NOT NULL AND device_id IN ({})",
+                in_list_from(2, chunk.len())
+            );
+            bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let sending: Vec<(DeviceId, &ToSend)> = assessed
+            .iter()
+            .filter_map(|a| match &a.remediation {
+                RemediationStep::Send(by_policy) => Some((a.device, by_policy)),
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<DeviceId> = sending.iter().map(|(d, _)| *d).collect();
+        let pending = self.pending_settings_work(w, t, &ids).await?;
+        let mut queued = Vec::new();
+        let no_remediation = Remediation::none();
+        for (d, by_policy) in sending {
+            let r = remediations.get(&d).unwrap_or(&no_remediation);
+            let next_at = now + backoff_ms(r.attempts.max(1));
+            if pending.contains(&d) {
+                // Still waiting for the printer to fetch: look again after a back-off.
+                self.upsert_remediation(w, t, d, r.attempts, next_at, None, None, &r.unsupported)
+                    .await?;
+                continue;
+            }
+            let mut last = None;
+            for ((policy, version), its) in by_policy {
+                last = Some(
+                    self.queue_apply_settings(w, t, d, *policy, *version, its, now)
+                        .await?,
+                );
+            }
+            self.upsert_remediation(
+                w,
+                t,
+                d,
+                r.attempts,
+                next_at,
+                last.as_deref(),
+                None,
+                &r.unsupported,
+            )
+            .await?;
+            queued.push(d);
+        }
+        Ok(queued)
+    }
+
+    /// Which of `devices` still have an `apply_settings` item pending.
+    async fn pending_settings_work(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        devices: &[DeviceId],
+    ) -> Result<BTreeSet<DeviceId>, StoreError> {
+        let mut out = BTreeSet::new();
+        for chunk in devices.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT DISTINCT device_id FROM outbox WHERE tenant_id = $1 AND kind = $2 AND status = 'pending' AND device_id IN ({})",
+                in_list_from(3, chunk.len())
+            );
+            let q = sqlx::query(&sql)
+                .bind(t.to_string())
+                .bind(WorkKind::ApplySettings.as_str());
+            for r in bind_ids(q, chunk).fetch_all(&mut *w.tx).await? {
+                out.insert(parse_id("outbox.device_id", &r.try_get::<String, _>(0)?)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues one `apply_settings` item; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    async fn queue_apply_settings(
         &self,
         w: &mut WriteTx,
         t: TenantId,
         d: DeviceId,
+        policy: PolicyId,
+        version: i64,
         items: &[StoredItem],
-        r: &Remediation,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let forced = r.next_at < 0;
-        if !forced && r.next_at > now {
-            return Ok(false);
-        }
-        let mut by_policy: BTreeMap<(PolicyId, i64), Vec<&StoredItem>> = BTreeMap::new();
+    ) -> Result<String, StoreError> {
+        let mut settings = serde_json::Map::new();
+        let mut resolve = Vec::new();
         for i in items {
-            if i.item.status == ItemStatus::NonCompliant
-                && (forced || i.mode == PolicyMode::Remediate)
-            {
-                by_policy.entry((i.policy, i.version)).or_default().push(i);
+            match &i.item.wanted {
+                // Plain values travel as they are; secrets and certificates are resolved
+                // from the policy version at delivery and sealed to the printer there.
+                Some(v) if !v.is_object() => {
+                    settings.insert(i.item.setting_id.clone(), v.clone());
+                }
+                _ => resolve.push(i.item.setting_id.clone()),
             }
         }
-        if by_policy.is_empty() {
-            // Nothing to send: no longer due for a retry.
-            sqlx::query("UPDATE remediation_state SET last_work = NULL WHERE tenant_id = $1 AND device_id = $2 AND last_work IS NOT NULL")
-                .bind(t.to_string())
-                .bind(d.to_string())
-                .execute(&mut *w.tx)
-                .await?;
-            return Ok(false);
-        }
-        let pending = sqlx::query(
-            "SELECT 1 FROM outbox WHERE tenant_id = $1 AND device_id = $2 AND kind = $3 AND status = 'pending'",
+        let id = uuid::Uuid::new_v4().to_string();
+        let data = serde_json::json!({
+            "policy": policy.to_string(),
+            "version": version,
+            "settings": settings,
+            "resolve": resolve,
+        });
+        sqlx::query(
+            "INSERT INTO outbox (tenant_id, id, device_id, kind, data, created_by, created_at, status, attempts) VALUES ($1, $2, $3, $4, $5, 'assessor', $6, 'pending', 0)",
         )
         .bind(t.to_string())
+        .bind(&id)
         .bind(d.to_string())
         .bind(WorkKind::ApplySettings.as_str())
-        .fetch_optional(&mut *w.tx)
+        .bind(data.to_string())
+        .bind(now)
+        .execute(&mut *w.tx)
         .await?;
-        if pending.is_some() {
-            // Still waiting for the printer to fetch: look again after a back-off.
-            let next_at = now + backoff_ms(r.attempts.max(1));
-            self.upsert_remediation(w, t, d, r.attempts, next_at, None, None, &r.unsupported)
-                .await?;
-            return Ok(false);
-        }
-        let mut last = None;
-        for ((policy, version), its) in by_policy {
-            let mut settings = serde_json::Map::new();
-            let mut resolve = Vec::new();
-            for i in its {
-                match &i.item.wanted {
-                    // Plain values travel as they are; secrets and certificates are resolved
-                    // from the policy version at delivery and sealed to the printer there.
-                    Some(v) if !v.is_object() => {
-                        settings.insert(i.item.setting_id.clone(), v.clone());
-                    }
-                    _ => resolve.push(i.item.setting_id.clone()),
-                }
-            }
-            let id = uuid::Uuid::new_v4().to_string();
-            let data = serde_json::json!({
-                "policy": policy.to_string(),
-                "version": version,
-                "settings": settings,
-                "resolve": resolve,
-            });
-            sqlx::query(
-                "INSERT INTO outbox (tenant_id, id, device_id, kind, data, created_by, created_at, status, attempts) VALUES ($1, $2, $3, $4, $5, 'assessor', $6, 'pending', 0)",
-            )
-            .bind(t.to_string())
-            .bind(&id)
-            .bind(d.to_string())
-            .bind(WorkKind::ApplySettings.as_str())
-            .bind(data.to_string())
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
-            last = Some(id);
-        }
-        let next_at = now + backoff_ms(r.attempts.max(1));
-        self.upsert_remediation(
-            w,
-            t,
-            d,
-            r.attempts,
-            next_at,
-            last.as_deref(),
-            None,
-            &r.unsupported,
-        )
-        .await?;
-        Ok(true)
+        Ok(id)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -654,26 +886,42 @@ impl Store {
     }
 }
 
+/// What a printer's remediation needs: nothing while its back-off runs; otherwise the items out
+/// of line per remediating policy (or per any policy after an admin's "remediate now",
+/// next_at = -1), or, with none, clearing the retry.
+fn remediation_step(items: Vec<StoredItem>, r: &Remediation, now: i64) -> RemediationStep {
+    let forced = r.next_at < 0;
+    if !forced && r.next_at > now {
+        return RemediationStep::Wait;
+    }
+    let mut by_policy = ToSend::new();
+    for i in items {
+        if i.item.status == ItemStatus::NonCompliant && (forced || i.mode == PolicyMode::Remediate)
+        {
+            by_policy.entry((i.policy, i.version)).or_default().push(i);
+        }
+    }
+    if by_policy.is_empty() {
+        RemediationStep::Clear
+    } else {
+        RemediationStep::Send(by_policy)
+    }
+}
+
 fn stored_items(
     assessed: Vec<ItemAssessment>,
     effective: &EffectivePolicy,
-    old: Option<&Previous>,
+    before: &[PreviousItem],
     now: i64,
 ) -> Vec<StoredItem> {
-    let before: BTreeMap<&str, &StoredItem> = old
-        .map(|o| {
-            o.items
-                .iter()
-                .map(|i| (i.item.setting_id.as_str(), i))
-                .collect()
-        })
-        .unwrap_or_default();
+    let before: BTreeMap<&str, &PreviousItem> =
+        before.iter().map(|i| (i.setting_id.as_str(), i)).collect();
     assessed
         .into_iter()
         .filter_map(|item| {
             let origin = &effective.get(&item.setting_id)?.origin;
             let since_ms = match before.get(item.setting_id.as_str()) {
-                Some(b) if b.item.status == item.status => b.since_ms,
+                Some(b) if b.status == item.status => b.since_ms,
                 _ => now,
             };
             Some(StoredItem {
@@ -687,19 +935,21 @@ fn stored_items(
         .collect()
 }
 
-/// A printer's overall status per policy, from its items that policy decided.
-fn per_policy_overall(items: &[StoredItem]) -> BTreeMap<PolicyId, ItemStatus> {
+/// A printer's overall status per policy, from the (policy, status) of its items.
+fn per_policy_overall(
+    items: impl Iterator<Item = (PolicyId, ItemStatus)>,
+) -> BTreeMap<PolicyId, ItemStatus> {
     let mut tallies: BTreeMap<PolicyId, StatusTally> = BTreeMap::new();
-    for i in items {
-        tallies.entry(i.policy).or_default().add(i.item.status, 1);
+    for (p, s) in items {
+        tallies.entry(p).or_default().add(s, 1);
     }
     tallies.into_iter().map(|(p, t)| (p, t.overall())).collect()
 }
 
-fn history_changes(before: &[StoredItem], after: &[StoredItem]) -> Vec<serde_json::Value> {
+fn history_changes(before: &[PreviousItem], after: &[StoredItem]) -> Vec<serde_json::Value> {
     let old: BTreeMap<&str, ItemStatus> = before
         .iter()
-        .map(|i| (i.item.setting_id.as_str(), i.item.status))
+        .map(|i| (i.setting_id.as_str(), i.status))
         .collect();
     let mut out: Vec<serde_json::Value> = after
         .iter()
@@ -718,12 +968,12 @@ fn history_changes(before: &[StoredItem], after: &[StoredItem]) -> Vec<serde_jso
     let now_ids: BTreeSet<&str> = after.iter().map(|i| i.item.setting_id.as_str()).collect();
     for i in before
         .iter()
-        .filter(|i| !now_ids.contains(i.item.setting_id.as_str()))
+        .filter(|i| !now_ids.contains(i.setting_id.as_str()))
     {
         out.push(serde_json::json!({
-            "setting_id": i.item.setting_id,
+            "setting_id": i.setting_id,
             "status": "no_longer_assessed",
-            "previous": i.item.status,
+            "previous": i.status,
             "policy": i.policy,
             "version": i.version,
         }));

@@ -10,6 +10,9 @@
 //! printer), and the key material is made on blocking threads while the previous transaction
 //! commits.
 //!
+//! [`Store::provision_states`] then gives printers a stored state (what a first check-in would
+//! leave), written the same way, so assessments have something to read.
+//!
 //! The caller gets each printer's id, enrolment secret (its heartbeat keys derive from it, see
 //! `printfleet_protocol::heartbeat::derive_heartbeat_key`) and key-pair seed
 //! (`printfleet_protocol::KeyPair::derive`).
@@ -23,6 +26,7 @@ use crate::enrolment::{secrets_place, DeviceSecrets};
 use crate::{Store, StoreError};
 use printfleet_crypto::{field, DataKey};
 use printfleet_domain::audit::AuditAction;
+use printfleet_domain::telemetry::DeviceState;
 use printfleet_domain::{Ctx, DeviceId, EnrolmentTokenId, Permission};
 use printfleet_protocol::heartbeat::derive_heartbeat_key;
 use printfleet_protocol::KeyPair;
@@ -248,6 +252,66 @@ impl Store {
     }
 }
 
+/// Rows per `INSERT` of states (5 parameters each).
+const STATES_PER_STATEMENT: usize = 20;
+
+impl Store {
+    /// Gives printers of the caller's tenant a stored state, as if each had checked in once:
+    /// `state_of(i, device)` makes the state of `devices[i]` (stored with `received_at` now).
+    /// A printer's earlier state is replaced. Written [`ROWS_PER_TRANSACTION`] per transaction
+    /// with multi-row statements; `progress` is called after each commit. Needs
+    /// `devices.manage` tenant-wide.
+    pub async fn provision_states(
+        &self,
+        ctx: &Ctx,
+        devices: &[DeviceId],
+        state_of: &(dyn Fn(usize, DeviceId) -> DeviceState + Send + Sync),
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<(), StoreError> {
+        ctx.require(Permission::DevicesManage)?;
+        if !ctx.scope.is_tenant_wide() {
+            return Err(StoreError::ScopeTooNarrow);
+        }
+        let tenant = ctx.tenant.to_string();
+        let mut done = 0;
+        for chunk in devices.chunks(ROWS_PER_TRANSACTION) {
+            let now = self.now_ms();
+            let rows = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let mut state = state_of(done + i, *d);
+                    state.received_at_ms = now;
+                    let seq = i64::try_from(state.seq).unwrap_or(i64::MAX);
+                    Ok((d.to_string(), seq, crate::codec::to_json(&state)?))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut w = self.begin_write().await?;
+            for part in rows.chunks(STATES_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES {} \
+                     ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
+                    crate::codec::value_rows(part.len(), 5)
+                );
+                let mut q = sqlx::query(&sql);
+                for (device, seq, state) in part {
+                    q = q
+                        .bind(tenant.clone())
+                        .bind(device.clone())
+                        .bind(*seq)
+                        .bind(now)
+                        .bind(state.clone());
+                }
+                q.execute(&mut *w.tx).await?;
+            }
+            self.commit(w).await?;
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -385,6 +449,24 @@ mod tests {
                 .unwrap(),
             Some(vec![2u8; 137])
         );
+
+        // States: written for some printers, each its own, read back like a check-in's.
+        let some: Vec<DeviceId> = printers[..45].iter().map(|p| p.device).collect();
+        store
+            .provision_states(
+                &ctx,
+                &some,
+                &|i, _| DeviceState {
+                    seq: 1 + i as u64,
+                    ..DeviceState::default()
+                },
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        let state = store.device_state(&ctx, some[44]).await.unwrap().unwrap();
+        assert_eq!(state.seq, 45);
+        assert_eq!(state.received_at_ms, store.now_ms());
 
         // Pending work, asked for many printers at once.
         let devices: Vec<DeviceId> = printers[..20].iter().map(|p| p.device).collect();

@@ -173,6 +173,18 @@ pub struct Bench {
 
 impl Bench {
     pub async fn start(db: &TempDatabase, concurrency: u64) -> anyhow::Result<Self> {
+        Ok(Self::start_prepared(db, concurrency, async |_, _| Ok(()))
+            .await?
+            .0)
+    }
+
+    /// Like [`Bench::start`], with `prepare` run on the store and the seeded tenant before
+    /// the server starts (so its background tasks find the data already in place).
+    pub async fn start_prepared<T>(
+        db: &TempDatabase,
+        concurrency: u64,
+        prepare: impl AsyncFnOnce(&Store, TenantId) -> anyhow::Result<T>,
+    ) -> anyhow::Result<(Self, T)> {
         let cfg = server_config(db, true)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keys = printfleet_server::keys::load(&cfg)?;
@@ -185,6 +197,7 @@ impl Bench {
         };
         let password = printfleet_crypto::token::generate("", &mut OsRng);
         let (tenant, group) = seed(&store, params, &password).await?;
+        let prepared = prepare(&store, tenant).await?;
         let state = printfleet_server::build_state(&cfg, store.clone(), params, clock, csrf_key)?;
         let running = printfleet_server::start(&cfg, state).await?;
         let addr = *running
@@ -202,7 +215,7 @@ impl Bench {
             anyhow::bail!("GET /api/v1/me after sign-in answered {}", me.status());
         }
         let pool_size = store.raw_pool().options().get_max_connections();
-        Ok(Self {
+        let bench = Self {
             running,
             store,
             client,
@@ -211,7 +224,21 @@ impl Bench {
             group,
             csrf,
             pool_size,
-        })
+        };
+        Ok((bench, prepared))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The signed-in client, the server's base URL and the session's CSRF token.
+    pub fn client(&self) -> (&reqwest::Client, &str, &str) {
+        (&self.client, &self.base, &self.csrf)
     }
 
     pub async fn stop(self) {
@@ -287,7 +314,8 @@ impl Bench {
         self.get_op(format!("{}/healthz", self.base))
     }
 
-    fn get_op(&self, url: String) -> Op {
+    /// `GET url` with the session cookie; only 200 counts.
+    pub fn get_op(&self, url: String) -> Op {
         let client = self.client.clone();
         Arc::new(move |_, _| -> OpFuture {
             let req = client.get(&url);
@@ -297,7 +325,7 @@ impl Bench {
 }
 
 /// Reads the whole body (so the connection is reused) and checks the status.
-async fn expect(resp: reqwest::Response, want: StatusCode) -> anyhow::Result<()> {
+pub async fn expect(resp: reqwest::Response, want: StatusCode) -> anyhow::Result<()> {
     let status = resp.status();
     let body = resp.bytes().await?;
     if status != want {

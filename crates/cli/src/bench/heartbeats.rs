@@ -19,7 +19,7 @@ mod capacity;
 mod echo;
 mod fleet;
 mod load;
-mod sys;
+pub(super) mod sys;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -91,20 +91,32 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
         let list = devices.as_array().unwrap();
         let online = list.iter().filter(|d| d["online"] == true).count();
         if list.len() == 50 && online >= 45 {
-            // Each reported what it is, its meters, supplies and settings right after enrolling.
-            let id = list[0]["id"].as_str().unwrap();
-            let state: serde_json::Value = c
-                .get(format!(
-                    "{}/api/v1/tenants/{tenant}/devices/{id}/state",
-                    server.base
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(state["info"]["model"], list[0]["model"], "{state}");
+            // Each reported what it is, its meters, supplies and settings right after enrolling
+            // (a few are switched off for a while, as in real fleets: look at one that reported).
+            let mut reported = None;
+            for d in list {
+                let id = d["id"].as_str().unwrap();
+                let state: serde_json::Value = c
+                    .get(format!(
+                        "{}/api/v1/tenants/{tenant}/devices/{id}/state",
+                        server.base
+                    ))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if state["code"] != "not_found" {
+                    reported = Some((d, state));
+                    break;
+                }
+            }
+            let Some((device, state)) = reported else {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            };
+            assert_eq!(state["info"]["model"], device["model"], "{state}");
             assert!(state["meters"]["total_impressions"].as_u64().unwrap() > 0);
             assert!(!state["supplies"].as_array().unwrap().is_empty(), "{state}");
             assert!(
@@ -137,9 +149,11 @@ async fn demo_prints_a_url_and_logins_that_sign_in_with_their_roles() {
             .await
             .unwrap();
         let baseline = &figures["policies"][0];
-        assert_eq!(baseline["name"], "Baseline security", "{figures}");
         let compliant = baseline["printers"]["compliant"].as_u64().unwrap_or(0);
         if compliant >= 25 {
+            // The only policy, by name.
+            assert_eq!(baseline["name"], "Baseline security", "{figures}");
+            assert_eq!(figures["policies"].as_array().unwrap().len(), 1);
             break;
         }
         assert!(
