@@ -814,8 +814,10 @@ impl Store {
         last_reason: Option<&str>,
         unsupported: &BTreeSet<String>,
     ) -> Result<(), StoreError> {
-        let updated = sqlx::query(
-            "UPDATE remediation_state SET attempts = $3, next_at = $4, last_work = COALESCE($5, last_work), last_reason = $6, unsupported = $7 WHERE tenant_id = $1 AND device_id = $2",
+        // One upsert (as the batched writes above): no read-then-write round trip.
+        sqlx::query(
+            "INSERT INTO remediation_state (tenant_id, device_id, attempts, next_at, last_work, last_reason, unsupported) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, device_id) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, last_work = COALESCE(excluded.last_work, remediation_state.last_work), last_reason = excluded.last_reason, unsupported = excluded.unsupported",
         )
         .bind(t.to_string())
         .bind(d.to_string())
@@ -826,20 +828,6 @@ impl Store {
         .bind(to_json(unsupported)?)
         .execute(&mut *w.tx)
         .await?;
-        if updated.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO remediation_state (tenant_id, device_id, attempts, next_at, last_work, last_reason, unsupported) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(t.to_string())
-            .bind(d.to_string())
-            .bind(attempts)
-            .bind(next_at)
-            .bind(last_work)
-            .bind(last_reason)
-            .bind(to_json(unsupported)?)
-            .execute(&mut *w.tx)
-            .await?;
-        }
         Ok(())
     }
 

@@ -76,16 +76,13 @@ impl Store {
         w: &mut WriteTx,
         t: TenantId,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE policy_epochs SET epoch = epoch + 1 WHERE tenant_id = $1")
-            .bind(t.to_string())
-            .execute(&mut *w.tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            sqlx::query("INSERT INTO policy_epochs (tenant_id, epoch) VALUES ($1, 1)")
-                .bind(t.to_string())
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        sqlx::query(
+            "INSERT INTO policy_epochs (tenant_id, epoch) VALUES ($1, 1) \
+             ON CONFLICT (tenant_id) DO UPDATE SET epoch = policy_epochs.epoch + 1",
+        )
+        .bind(t.to_string())
+        .execute(&mut *w.tx)
+        .await?;
         Ok(())
     }
 
