@@ -12,6 +12,7 @@
 
 use crate::audit::WriteTx;
 use crate::codec::{from_json, in_list_from, parse_id, tenant_scope, to_json, value_rows};
+use crate::counts::{self, CountDeltas};
 use crate::dynamic_groups::DeviceAttrs;
 use crate::enrolment::{secrets_place as device_secrets_place, DeviceSecrets};
 use crate::outbox::WorkKind;
@@ -70,6 +71,14 @@ struct PreviousItem {
     since_ms: i64,
 }
 
+/// A printer's stored assessment, as far as a new one needs it.
+struct Previous {
+    items: Vec<PreviousItem>,
+    status: ItemStatus,
+    /// The groups its share of the counts was added to.
+    counted: Vec<GroupId>,
+}
+
 struct Remediation {
     attempts: i64,
     next_at: i64,
@@ -119,18 +128,17 @@ struct Assessed {
     status: ItemStatus,
     tally: StatusTally,
     items: String,
+    /// The groups its share of the counts goes to (JSON array).
+    counted_groups: String,
     changes: Vec<serde_json::Value>,
     remediation: RemediationStep,
 }
 
-type CountKey = (PolicyId, String, &'static str);
-
 /// Rows per multi-row statement, keeping each statement near 100 parameters (see
 /// `codec::value_rows`).
 const IDS_PER_QUERY: usize = 100;
-const COMPLIANCE_ROWS: usize = 8; // 12 columns
+const COMPLIANCE_ROWS: usize = 8; // 13 columns
 const HISTORY_ROWS: usize = 16; // 6 columns
-const COUNT_ROWS: usize = 20; // 5 columns
 
 /// Binds `ids` after the statement's other parameters.
 fn bind_ids<'q>(
@@ -226,20 +234,29 @@ impl Store {
         w: &mut WriteTx,
         t: TenantId,
         devices: &[DeviceId],
-    ) -> Result<BTreeMap<DeviceId, Vec<PreviousItem>>, StoreError> {
+    ) -> Result<BTreeMap<DeviceId, Previous>, StoreError> {
         let mut out = BTreeMap::new();
         for chunk in devices.chunks(IDS_PER_QUERY) {
             let sql = format!(
-                "SELECT device_id, items FROM device_compliance WHERE tenant_id = $1 AND device_id IN ({})",
+                "SELECT device_id, items, status, counted_groups FROM device_compliance WHERE tenant_id = $1 AND device_id IN ({})",
                 in_list_from(2, chunk.len())
             );
             let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);
             for r in q.fetch_all(&mut *w.tx).await? {
                 let id: DeviceId =
                     parse_id("device_compliance.device_id", &r.try_get::<String, _>(0)?)?;
+                let status = ItemStatus::parse(&r.try_get::<String, _>(2)?)
+                    .ok_or_else(|| StoreError::Corrupt("device_compliance.status".into()))?;
                 out.insert(
                     id,
-                    from_json("device_compliance.items", &r.try_get::<String, _>(1)?)?,
+                    Previous {
+                        items: from_json("device_compliance.items", &r.try_get::<String, _>(1)?)?,
+                        status,
+                        counted: from_json(
+                            "device_compliance.counted_groups",
+                            &r.try_get::<String, _>(3)?,
+                        )?,
+                    },
                 );
             }
         }
@@ -321,6 +338,22 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The ids of the tenant's groups (`table` device_groups) or policies (`policies`).
+    async fn ids_in<I: std::str::FromStr + Ord>(
+        &self,
+        w: &mut WriteTx,
+        t: TenantId,
+        table: &'static str,
+    ) -> Result<BTreeSet<I>, StoreError> {
+        sqlx::query(&format!("SELECT id FROM {table} WHERE tenant_id = $1"))
+            .bind(t.to_string())
+            .fetch_all(&mut *w.tx)
+            .await?
+            .iter()
+            .map(|r| parse_id(table, &r.try_get::<String, _>(0)?))
+            .collect()
     }
 
     /// Brings the dynamic memberships of `attrs` in line with the rules, rewriting only the
@@ -450,20 +483,26 @@ impl Store {
             .await?;
         let previous = self.previous_of(&mut w, t, devices).await?;
         let remediations = self.remediations_of(&mut w, t, devices).await?;
-        let mut counts: BTreeMap<CountKey, i64> = BTreeMap::new();
+        // A deleted group's or policy's counts went with it: nothing to take out there.
+        let existing: BTreeSet<GroupId> = self.ids_in(&mut w, t, "device_groups").await?;
+        let policies: BTreeSet<PolicyId> = self.ids_in(&mut w, t, "policies").await?;
+        let mut counts = CountDeltas::default();
         let mut gone = Vec::new();
         let mut assessed = Vec::with_capacity(devices.len());
         let (empty_state, no_groups, no_remediation) =
             (DeviceState::default(), BTreeSet::new(), Remediation::none());
         for &d in devices {
-            let old = previous.get(&d).map(Vec::as_slice).unwrap_or(&[]);
-            for i in old {
-                *counts
-                    .entry((i.policy, i.setting_id.clone(), i.status.as_str()))
-                    .or_default() -= 1;
-            }
-            for (p, s) in per_policy_overall(old.iter().map(|i| (i.policy, i.status))) {
-                *counts.entry((p, String::new(), s.as_str())).or_default() -= 1;
+            let prev = previous.get(&d);
+            let old = prev.map(|p| p.items.as_slice()).unwrap_or(&[]);
+            if let Some(p) = prev {
+                counts.printer(
+                    &counts::scopes(p.counted.iter().filter(|g| existing.contains(g))),
+                    p.status,
+                    old.iter()
+                        .filter(|i| policies.contains(&i.policy))
+                        .map(|i| (i.policy, i.setting_id.as_str(), i.status)),
+                    -1,
+                );
             }
             if !live.contains(&d) {
                 if previous.contains_key(&d) {
@@ -496,25 +535,27 @@ impl Store {
                 now_ms: now,
             });
             let stored = stored_items(items, &effective, old, now);
-            for i in &stored {
-                *counts
-                    .entry((i.policy, i.item.setting_id.clone(), i.item.status.as_str()))
-                    .or_default() += 1;
-            }
-            for (p, s) in per_policy_overall(stored.iter().map(|i| (i.policy, i.item.status))) {
-                *counts.entry((p, String::new(), s.as_str())).or_default() += 1;
-            }
             let tally = StatusTally::of(stored.iter().map(|i| &i.item));
+            let status = if stored.is_empty() {
+                ItemStatus::Compliant
+            } else {
+                tally.overall()
+            };
+            counts.printer(
+                &counts::scopes(in_groups.iter()),
+                status,
+                stored
+                    .iter()
+                    .map(|i| (i.policy, i.item.setting_id.as_str(), i.item.status)),
+                1,
+            );
             assessed.push(Assessed {
                 device: d,
                 received_at,
-                status: if stored.is_empty() {
-                    ItemStatus::Compliant
-                } else {
-                    tally.overall()
-                },
+                status,
                 tally,
                 items: to_json(&stored)?,
+                counted_groups: to_json(in_groups)?,
                 changes: history_changes(old, &stored),
                 remediation: remediation_step(stored, remediation, now),
             });
@@ -527,7 +568,7 @@ impl Store {
         let work_queued = self
             .remediate(&mut w, t, &assessed, &remediations, now)
             .await?;
-        self.apply_counts(&mut w, t, counts).await?;
+        self.apply_count_deltas(&mut w, t, counts).await?;
         self.commit(w).await?;
         Ok(AssessOutcome {
             assessed: assessed.len(),
@@ -596,9 +637,9 @@ impl Store {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for chunk in assessed.chunks(COMPLIANCE_ROWS) {
             let sql = format!(
-                "INSERT INTO device_compliance (tenant_id, device_id, epoch, state_received_at, assessed_at, catalogue_version, status, compliant, non_compliant, unsupported, unknown, items) VALUES {} \
-                 ON CONFLICT (tenant_id, device_id) DO UPDATE SET epoch = excluded.epoch, state_received_at = excluded.state_received_at, assessed_at = excluded.assessed_at, catalogue_version = excluded.catalogue_version, status = excluded.status, compliant = excluded.compliant, non_compliant = excluded.non_compliant, unsupported = excluded.unsupported, unknown = excluded.unknown, items = excluded.items",
-                value_rows(chunk.len(), 12)
+                "INSERT INTO device_compliance (tenant_id, device_id, epoch, state_received_at, assessed_at, catalogue_version, status, compliant, non_compliant, unsupported, unknown, items, counted_groups) VALUES {} \
+                 ON CONFLICT (tenant_id, device_id) DO UPDATE SET epoch = excluded.epoch, state_received_at = excluded.state_received_at, assessed_at = excluded.assessed_at, catalogue_version = excluded.catalogue_version, status = excluded.status, compliant = excluded.compliant, non_compliant = excluded.non_compliant, unsupported = excluded.unsupported, unknown = excluded.unknown, items = excluded.items, counted_groups = excluded.counted_groups",
+                value_rows(chunk.len(), 13)
             );
             let mut q = sqlx::query(&sql);
             for a in chunk {
@@ -614,53 +655,10 @@ impl Store {
                     .bind(n(a.tally.non_compliant))
                     .bind(n(a.tally.unsupported))
                     .bind(n(a.tally.unknown))
-                    .bind(a.items.clone());
+                    .bind(a.items.clone())
+                    .bind(a.counted_groups.clone());
             }
             q.execute(&mut *w.tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Applies the count deltas: increases as multi-row upserts; decreases (rows that must
-    /// already exist) one statement per key.
-    async fn apply_counts(
-        &self,
-        w: &mut WriteTx,
-        t: TenantId,
-        counts: BTreeMap<CountKey, i64>,
-    ) -> Result<(), StoreError> {
-        let (up, down): (Vec<_>, Vec<_>) = counts
-            .into_iter()
-            .filter(|(_, delta)| *delta != 0)
-            .partition(|(_, delta)| *delta > 0);
-        for chunk in up.chunks(COUNT_ROWS) {
-            let sql = format!(
-                "INSERT INTO compliance_counts (tenant_id, policy_id, setting_id, status, n) VALUES {} \
-                 ON CONFLICT (tenant_id, policy_id, setting_id, status) DO UPDATE SET n = compliance_counts.n + excluded.n",
-                value_rows(chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for ((policy, setting, status), delta) in chunk {
-                q = q
-                    .bind(t.to_string())
-                    .bind(policy.to_string())
-                    .bind(setting.clone())
-                    .bind(*status)
-                    .bind(*delta);
-            }
-            q.execute(&mut *w.tx).await?;
-        }
-        for ((policy, setting, status), delta) in down {
-            sqlx::query(
-                "UPDATE compliance_counts SET n = n + $5 WHERE tenant_id = $1 AND policy_id = $2 AND setting_id = $3 AND status = $4",
-            )
-            .bind(t.to_string())
-            .bind(policy.to_string())
-            .bind(setting)
-            .bind(status)
-            .bind(delta)
-            .execute(&mut *w.tx)
-            .await?;
         }
         Ok(())
     }
@@ -921,17 +919,6 @@ fn stored_items(
             })
         })
         .collect()
-}
-
-/// A printer's overall status per policy, from the (policy, status) of its items.
-fn per_policy_overall(
-    items: impl Iterator<Item = (PolicyId, ItemStatus)>,
-) -> BTreeMap<PolicyId, ItemStatus> {
-    let mut tallies: BTreeMap<PolicyId, StatusTally> = BTreeMap::new();
-    for (p, s) in items {
-        tallies.entry(p).or_default().add(s, 1);
-    }
-    tallies.into_iter().map(|(p, t)| (p, t.overall())).collect()
 }
 
 fn history_changes(before: &[PreviousItem], after: &[StoredItem]) -> Vec<serde_json::Value> {

@@ -1,7 +1,8 @@
 //! Reading compliance: one printer's items, its history of changes, its effective policy, and
-//! fleet figures. Tenant-wide figures come from the incrementally kept `compliance_counts`; a
-//! caller scoped to groups (or asking about one group) gets figures computed over the printers
-//! it can see, so a scoped user never learns about printers outside its groups.
+//! fleet figures. The tenant's and each group's figures come from the incrementally kept
+//! `compliance_counts` (see `counts`); a caller scoped to several groups gets figures computed
+//! over the printers it can see, so a scoped user never learns about printers outside its
+//! groups.
 
 use crate::assessment::StoredItem;
 use crate::codec::{from_json, parse_id};
@@ -137,8 +138,10 @@ impl Store {
         }))
     }
 
-    /// Fleet figures the caller may see: tenant-wide from the kept counts, otherwise computed
-    /// over the visible printers (of `group` when given).
+    /// Fleet figures the caller may see: of the tenant, of `group`, or of the one group a
+    /// scoped caller is limited to, from the kept counts; a caller scoped to several groups
+    /// gets figures computed over the printers it can see (their union cannot be added up from
+    /// per-group counts), so it never learns about printers outside its groups.
     pub async fn compliance_figures(
         &self,
         ctx: &Ctx,
@@ -150,16 +153,29 @@ impl Store {
             self.group_get(&read, g).await?;
         }
         ctx.require(Permission::ReportsRead)?;
-        if group.is_none() && ctx.scope.is_tenant_wide() {
-            return self.tenant_figures(ctx).await;
-        }
-        let groups: BTreeSet<GroupId> = match (group, &ctx.scope) {
-            (Some(g), _) => [g].into(),
-            (None, Scope::Groups(g)) => g.clone(),
-            (None, Scope::Tenant) => BTreeSet::new(),
+        let kept = match (group, &ctx.scope) {
+            (Some(g), _) => Some(Some(g)),
+            (None, Scope::Tenant) => Some(None),
+            (None, Scope::Groups(g)) if g.len() == 1 => g.first().copied().map(Some),
+            (None, Scope::Groups(_)) => None,
         };
+        if let Some(scope) = kept {
+            return self.kept_figures(ctx, scope).await;
+        }
+        let groups: BTreeSet<GroupId> = match &ctx.scope {
+            Scope::Groups(g) => g.clone(),
+            Scope::Tenant => BTreeSet::new(),
+        };
+        self.computed_figures(ctx, &groups).await
+    }
+
+    async fn computed_figures(
+        &self,
+        ctx: &Ctx,
+        groups: &BTreeSet<GroupId>,
+    ) -> Result<Figures, StoreError> {
         let mut devices: BTreeSet<String> = BTreeSet::new();
-        for g in &groups {
+        for g in groups {
             for r in sqlx::query(
                 "SELECT device_id FROM group_devices WHERE tenant_id = $1 AND group_id = $2",
             )
@@ -214,41 +230,44 @@ impl Store {
         Ok(f)
     }
 
-    async fn tenant_figures(&self, ctx: &Ctx) -> Result<Figures, StoreError> {
+    /// Figures of the tenant (`None`) or of one group from the kept counts: a few hundred rows
+    /// whatever the fleet's size. Printers not assessed yet (new, or whose membership just
+    /// changed) are the members beyond the assessed ones, shown as unknown.
+    async fn kept_figures(&self, ctx: &Ctx, group: Option<GroupId>) -> Result<Figures, StoreError> {
+        let tenant = ctx.tenant.to_string();
+        let scope = group.map(|g| g.to_string()).unwrap_or_default();
+        let members = match group {
+            None => sqlx::query(
+                "SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND removed_at IS NULL",
+            )
+            .bind(&tenant),
+            Some(_) => sqlx::query(
+                "SELECT COUNT(*) FROM group_devices WHERE tenant_id = $1 AND group_id = $2",
+            )
+            .bind(&tenant)
+            .bind(&scope),
+        };
+        let members: i64 = members.fetch_one(&self.pool).await?.try_get(0)?;
         let mut f = Figures::default();
-        let total: i64 =
-            sqlx::query("SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND removed_at IS NULL")
-                .bind(ctx.tenant.to_string())
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
         let mut assessed = 0;
         for r in sqlx::query(
-            "SELECT c.status, COUNT(*) FROM device_compliance c JOIN devices d ON d.tenant_id = c.tenant_id AND d.id = c.device_id WHERE c.tenant_id = $1 AND d.removed_at IS NULL GROUP BY c.status",
+            "SELECT policy_id, setting_id, status, n FROM compliance_counts WHERE tenant_id = $1 AND scope = $2 AND n > 0",
         )
-        .bind(ctx.tenant.to_string())
+        .bind(&tenant)
+        .bind(&scope)
         .fetch_all(&self.pool)
         .await?
         {
-            let n: i64 = r.try_get(1)?;
-            assessed += n;
-            if let Some(s) = ItemStatus::parse(&r.try_get::<String, _>(0)?) {
-                f.printers.add(s, n);
-            }
-        }
-        f.printers
-            .add(ItemStatus::Unknown, (total - assessed).max(0));
-        for r in sqlx::query(
-            "SELECT policy_id, setting_id, status, n FROM compliance_counts WHERE tenant_id = $1 AND n > 0",
-        )
-        .bind(ctx.tenant.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        {
-            let p: PolicyId = parse_id("compliance_counts.policy_id", &r.try_get::<String, _>(0)?)?;
+            let policy: String = r.try_get(0)?;
             let setting: String = r.try_get(1)?;
             let Some(status) = ItemStatus::parse(&r.try_get::<String, _>(2)?) else { continue };
             let n: i64 = r.try_get(3)?;
+            if policy.is_empty() {
+                assessed += n;
+                f.printers.add(status, n);
+                continue;
+            }
+            let p: PolicyId = parse_id("compliance_counts.policy_id", &policy)?;
             let entry = f.policies.entry(p).or_default();
             if setting.is_empty() {
                 entry.0.add(status, n);
@@ -256,6 +275,8 @@ impl Store {
                 entry.1.entry(setting).or_default().add(status, n);
             }
         }
+        f.printers
+            .add(ItemStatus::Unknown, (members - assessed).max(0));
         Ok(f)
     }
 

@@ -117,11 +117,21 @@ impl Store {
         }
         ctx.require(Permission::DevicesManage)?;
         let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2")
-            .bind(ctx.tenant.to_string())
-            .bind(id.to_string())
-            .execute(&mut *w.tx)
-            .await?;
+        // Its memberships, its policy assignments and its kept counts go with it; the epoch
+        // moves so its members are re-assessed without the policies it brought.
+        for sql in [
+            "DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2",
+            "DELETE FROM group_devices WHERE tenant_id = $1 AND group_id = $2",
+            "DELETE FROM policy_assignments WHERE tenant_id = $1 AND group_id = $2",
+            "DELETE FROM compliance_counts WHERE tenant_id = $1 AND scope = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(ctx.tenant.to_string())
+                .bind(id.to_string())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        self.bump_policy_epoch(&mut w, ctx.tenant).await?;
         let ev = AuditEvent::new(ctx, AuditAction::GroupDeleted, format!("group:{id}"));
         self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
             .await?;

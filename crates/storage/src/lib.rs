@@ -10,6 +10,7 @@ pub mod audit;
 pub mod checkpoint;
 mod codec;
 pub mod compliance;
+mod counts;
 pub mod devices;
 pub mod dynamic_groups;
 pub mod enrolment;

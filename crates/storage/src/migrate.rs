@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "policies",
         include_str!("../migrations/0005_policies.sql"),
     ),
+    (
+        6,
+        "scoped_counts",
+        include_str!("../migrations/0006_scoped_counts.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

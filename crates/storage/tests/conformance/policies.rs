@@ -326,10 +326,47 @@ async fn check_assessment_and_counts(h: &Harness) {
         assert!(!work[0].data.to_string().contains(SECRET));
         assert_eq!(work[0].data["settings"]["network.telnet.enabled"], true);
     }
-    // The kept counts equal a recount over the printers (the computed path of a group).
-    let by_group = h.store.compliance_figures(&a, Some(all.id)).await.unwrap();
+    // The kept counts equal a recount over the printers: a caller scoped to two groups gets
+    // figures computed over their printers.
+    let few = h.store.group_create(&a, "Few").await.unwrap();
+    h.store.group_add_device(&a, few.id, d1).await.unwrap();
+    settle(h, &c).await;
     let tenant = h.store.compliance_figures(&a, None).await.unwrap();
-    assert_eq!(by_group.policies, tenant.policies);
+    assert_eq!(tenant.printers.non_compliant, 2, "{tenant:?}");
+    let by_group = h.store.compliance_figures(&a, Some(all.id)).await.unwrap();
+    assert_eq!(by_group, tenant);
+    let mut scoped = a.clone();
+    scoped.scope = Scope::Groups([all.id, few.id].into());
+    let computed = h.store.compliance_figures(&scoped, None).await.unwrap();
+    assert_eq!(computed, tenant);
+    // A group's kept counts follow its members: d2 joins, its share moves in at its next
+    // assessment; a caller scoped to that one group reads the same figures.
+    let f = h.store.compliance_figures(&a, Some(few.id)).await.unwrap();
+    assert_eq!(
+        (f.printers.non_compliant, f.printers.unknown),
+        (1, 0),
+        "{f:?}"
+    );
+    h.store.group_add_device(&a, few.id, d2).await.unwrap();
+    settle(h, &c).await;
+    let f = h.store.compliance_figures(&a, Some(few.id)).await.unwrap();
+    assert_eq!(
+        (f.printers.non_compliant, f.printers.unknown),
+        (2, 0),
+        "{f:?}"
+    );
+    let items = &f.policies[&p.id].1["network.telnet.enabled"];
+    assert_eq!(items.non_compliant, 2, "{f:?}");
+    let mut only_few = a.clone();
+    only_few.scope = Scope::Groups([few.id].into());
+    assert_eq!(
+        h.store.compliance_figures(&only_few, None).await.unwrap(),
+        f
+    );
+    // A deleted group takes its counts with it; the tenant's are unchanged.
+    h.store.group_delete(&a, few.id).await.unwrap();
+    settle(h, &c).await;
+    assert_eq!(h.store.compliance_figures(&a, None).await.unwrap(), tenant);
     h.store.policy_delete(&a, p.id).await.unwrap();
     settle(h, &c).await;
     assert!(h

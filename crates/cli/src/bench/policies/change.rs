@@ -22,7 +22,7 @@ const WRITE_ROWS: usize = 50;
 /// Printers of the policy at `status` by the kept counts (what the tenant-wide figures read).
 async fn at_status(bench: &Bench, policy: PolicyId, status: &str) -> anyhow::Result<i64> {
     let n: Option<i64> = sqlx::query(
-        "SELECT n FROM compliance_counts WHERE tenant_id = $1 AND policy_id = $2 AND setting_id = '' AND status = $3",
+        "SELECT n FROM compliance_counts WHERE tenant_id = $1 AND scope = '' AND policy_id = $2 AND setting_id = '' AND status = $3",
     )
     .bind(bench.tenant().to_string())
     .bind(policy.to_string())
