@@ -1,9 +1,11 @@
 //! `printfleet`: the one binary. `serve` runs the server, `demo` a loopback demo with sample
-//! users, `admin` the operator's tasks (bootstrap a tenant, rotate keys, verify the audit log).
+//! users, `admin` the operator's tasks (bootstrap a tenant, rotate keys, verify the audit log),
+//! `policy` policies as code through the API.
 
 mod admin;
 mod bench;
 mod demo;
+mod policy;
 mod simulate;
 
 use anyhow::Context;
@@ -68,6 +70,12 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         task: admin::Task,
+    },
+    /// Policies as code, through the API with an API token (PRINTFLEET_TOKEN or --token-file):
+    /// export a policy as a TOML file, apply a file (--dry-run shows the difference first).
+    Policy {
+        #[command(subcommand)]
+        task: policy::Task,
     },
     /// Benchmarks on loopback against a fresh database (see docs/benchmarks.md).
     Bench {
@@ -185,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             init_tracing(&cfg);
             return admin::run(cfg, task).await;
         }
+        Command::Policy { task } => return policy::run(task).await,
         Command::Bench { target } => bench::run(target).await?,
         Command::Simulate(args) => simulate::run(args).await?,
         Command::Config { common, listen } => {

@@ -142,6 +142,10 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
+/// `PRINTFLEET_*` variables that belong to the command-line client, not the configuration
+/// (lower case, as figment compares them).
+const CLIENT_VARIABLES: [&str; 1] = ["token"];
+
 impl Config {
     /// Defaults, then the file (if given), then `PRINTFLEET_*` variables, then command-line flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
@@ -152,7 +156,13 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("PRINTFLEET_").split("__"));
+        // PRINTFLEET_TOKEN is the API token of the `printfleet policy` commands, not a key
+        // here: an operator's shell that holds it must still start the server.
+        fig = fig.merge(
+            Env::prefixed("PRINTFLEET_")
+                .ignore(&CLIENT_VARIABLES)
+                .split("__"),
+        );
         if let Some(v) = &overrides.listen {
             fig = fig.merge(("listen", v));
         }

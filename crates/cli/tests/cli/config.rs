@@ -53,7 +53,7 @@ fn bad_configuration_names_the_key() {
 fn help_describes_every_command() {
     let out = bin().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["serve", "demo", "admin", "config"] {
+    for cmd in ["serve", "demo", "admin", "config", "policy"] {
         assert!(text.contains(cmd), "{text}");
     }
     let out = bin().args(["admin", "--help"]).output().unwrap();
@@ -71,6 +71,8 @@ fn config_prints_the_effective_values_with_secrets_masked() {
             "PRINTFLEET_MASTER_KEY",
             "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
         )
+        // The `policy` commands' token is not a configuration key: ignored, not an error.
+        .env("PRINTFLEET_TOKEN", "pf_for_the_policy_commands")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -81,4 +83,5 @@ fn config_prints_the_effective_values_with_secrets_masked() {
     );
     assert!(text.contains("listen = \"127.0.0.1:9999\""), "{text}");
     assert!(!text.contains("c2VjcmV0"), "{text}");
+    assert!(!text.contains("pf_for_the_policy_commands"), "{text}");
 }

@@ -8,4 +8,5 @@ mod crash;
 mod demo;
 mod harness;
 mod plaintext;
+mod policy_code;
 mod simulate;

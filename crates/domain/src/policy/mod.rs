@@ -1,6 +1,8 @@
 //! Policies: what an admin states the fleet must look like, and the pure rules that turn a
 //! printer's reported state into an item-by-item assessment against it.
 //!
+//! - [`code`]: a policy as a TOML file (secrets and certificates only referenced) and how
+//!   applying such a file plans the next version.
 //! - [`document`]: a policy version's items (values, secrets as "set on … by …", certificates by
 //!   fingerprint) and how admin input becomes them, checked against the catalogue.
 //! - [`diff`]: what changed between two versions (secrets only as "changed").
@@ -9,6 +11,7 @@
 //! - [`assess`]: compliant / non-compliant / unsupported / unknown, per item.
 
 pub mod assess;
+pub mod code;
 pub mod diff;
 pub mod document;
 pub mod effective;

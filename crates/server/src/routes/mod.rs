@@ -92,6 +92,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::list, policies::create))
         .routes(routes!(policies::get, policies::update, policies::delete))
         .routes(routes!(policies::compare))
+        .routes(routes!(policies::export))
         .routes(routes!(policies::assignments))
         .routes(routes!(policies::assign))
         .routes(routes!(policies::unassign))

@@ -7,13 +7,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 use printfleet_crypto::certificate::{self, CertificateInput};
 use printfleet_domain::catalogue::CertificateKind;
 use printfleet_domain::policy::{
-    self, diff::display, CertificateMeta, CertificateUpload, ItemChange, ItemInput, PolicyItems,
-    PolicySecrets, ResolvedItem,
+    self, code::PolicyCode, diff::display, CertificateMeta, CertificateUpload, ItemChange,
+    ItemInput, PolicyItems, PolicySecrets, ResolvedItem,
 };
 use printfleet_domain::{Ctx, GroupId, PolicyId, Redacted, ValidationError};
 use printfleet_storage::policies::{AssignmentRecord, PolicyRecord, PolicyWrite};
@@ -223,6 +224,25 @@ pub async fn get(
     Ok(Json(view(
         state.store.policy_get(&ctx, policy_id(&id)?).await?,
     )))
+}
+
+/// The current version as a TOML policy file (`docs/policies.md`, "Policies as code"): values
+/// as TOML, secrets as `{ secret = "set" }` references, certificates by fingerprint. Keys are
+/// sorted, so the same version always exports to the same bytes. Read like the policy itself.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/policies/{policy}/export", tag = "policies", params(("tenant" = String, Path), ("policy" = String, Path)),
+    responses((status = 200, description = "the policy file", content_type = "application/toml", body = String), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    TenantCaller(ctx): TenantCaller,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let p = state.store.policy_get(&ctx, policy_id(&id)?).await?;
+    let code = PolicyCode::from_items(&p.name, p.description.as_deref(), p.mode, &p.items);
+    Ok((
+        [(header::CONTENT_TYPE, "application/toml; charset=utf-8")],
+        policy::code::render(&code),
+    ))
 }
 
 /// Saves the next version: the whole document (secrets and certificates may say

@@ -257,6 +257,10 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             [200, 200, 403, 200, 200, 404, 401],
         ),
         (
+            ("GET", "/api/v1/tenants/{tenant}/policies/{policy}/export"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
             ("GET", "/api/v1/tenants/{tenant}/policy-assignments"),
             [200, 200, 403, 200, 200, 404, 401],
         ),
