@@ -12,7 +12,7 @@
 
 use crate::audit::WriteTx;
 use crate::codec::{from_json, in_list_from, parse_id, tenant_scope, to_json, value_rows};
-use crate::counts::{self, CountDeltas};
+use crate::counts::{CountDeltas, Share};
 use crate::dynamic_groups::DeviceAttrs;
 use crate::enrolment::{secrets_place as device_secrets_place, DeviceSecrets};
 use crate::outbox::WorkKind;
@@ -29,15 +29,69 @@ use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One assessed item as stored in `device_compliance.items`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "StoredItemRow<String, serde_json::Value>")]
 pub struct StoredItem {
-    #[serde(flatten)]
     pub item: ItemAssessment,
     pub policy: PolicyId,
     pub version: i64,
     pub mode: PolicyMode,
     /// Since when the item has had this status.
     pub since_ms: i64,
+}
+
+/// The stored form of a [`StoredItem`]: one flat object, absent values left out. Written and
+/// read by derived code rather than `#[serde(flatten)]`, which buffers every field and made
+/// the items (60 per printer, every assessment) the assessor's costliest JSON.
+#[derive(Serialize, Deserialize)]
+struct StoredItemRow<S, V> {
+    setting_id: S,
+    status: ItemStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reported: Option<V>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wanted: Option<V>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<S>,
+    policy: PolicyId,
+    version: i64,
+    mode: PolicyMode,
+    since_ms: i64,
+}
+
+impl From<StoredItemRow<String, serde_json::Value>> for StoredItem {
+    fn from(r: StoredItemRow<String, serde_json::Value>) -> Self {
+        StoredItem {
+            item: ItemAssessment {
+                setting_id: r.setting_id,
+                status: r.status,
+                reported: r.reported,
+                wanted: r.wanted,
+                detail: r.detail,
+            },
+            policy: r.policy,
+            version: r.version,
+            mode: r.mode,
+            since_ms: r.since_ms,
+        }
+    }
+}
+
+impl Serialize for StoredItem {
+    fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+        StoredItemRow {
+            setting_id: self.item.setting_id.as_str(),
+            status: self.item.status,
+            reported: self.item.reported.as_ref(),
+            wanted: self.item.wanted.as_ref(),
+            detail: self.item.detail.as_deref(),
+            policy: self.policy,
+            version: self.version,
+            mode: self.mode,
+            since_ms: self.since_ms,
+        }
+        .serialize(z)
+    }
 }
 
 /// What one call of [`Store::assess_devices`] did.
@@ -63,7 +117,7 @@ pub fn backoff_ms(attempts: i64) -> i64 {
 /// `since_ms`, the history and the count deltas). Read without the item's values, which are
 /// most of the stored JSON.
 #[derive(Deserialize)]
-struct PreviousItem {
+pub(crate) struct PreviousItem {
     setting_id: String,
     status: ItemStatus,
     policy: PolicyId,
@@ -79,16 +133,16 @@ struct Previous {
     counted: Vec<GroupId>,
 }
 
-struct Remediation {
-    attempts: i64,
-    next_at: i64,
-    unsupported: BTreeSet<String>,
+pub(crate) struct Remediation {
+    pub(crate) attempts: i64,
+    pub(crate) next_at: i64,
+    pub(crate) unsupported: BTreeSet<String>,
     /// Whether the row names work still awaited (what "nothing to send" clears).
-    has_last_work: bool,
+    pub(crate) has_last_work: bool,
 }
 
 impl Remediation {
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Remediation {
             attempts: 0,
             next_at: 0,
@@ -109,10 +163,10 @@ struct AssessedState {
 }
 
 /// Items out of line per (policy, version).
-type ToSend = BTreeMap<(PolicyId, i64), Vec<StoredItem>>;
+pub(crate) type ToSend = BTreeMap<(PolicyId, i64), Vec<StoredItem>>;
 
 /// What a printer's remediation needs after its assessment.
-enum RemediationStep {
+pub(crate) enum RemediationStep {
     /// Back-off not expired: nothing.
     Wait,
     /// Nothing out of line to send: no longer due for a retry.
@@ -202,7 +256,7 @@ impl Store {
             .collect()
     }
 
-    async fn states_of(
+    pub(crate) async fn states_of(
         &self,
         t: TenantId,
         devices: &[DeviceId],
@@ -396,7 +450,7 @@ impl Store {
         Ok(groups)
     }
 
-    async fn verifier_key_of(
+    pub(crate) async fn verifier_key_of(
         &self,
         t: TenantId,
         d: DeviceId,
@@ -494,20 +548,21 @@ impl Store {
         for &d in devices {
             let prev = previous.get(&d);
             let old = prev.map(|p| p.items.as_slice()).unwrap_or(&[]);
-            if let Some(p) = prev {
-                counts.printer(
-                    &counts::scopes(p.counted.iter().filter(|g| existing.contains(g))),
+            let before = match prev {
+                Some(p) => Share::of(
+                    p.counted.iter().copied().filter(|g| existing.contains(g)),
                     p.status,
                     old.iter()
                         .filter(|i| policies.contains(&i.policy))
                         .map(|i| (i.policy, i.setting_id.as_str(), i.status)),
-                    -1,
-                );
-            }
+                ),
+                None => Share::none(),
+            };
             if !live.contains(&d) {
                 if previous.contains_key(&d) {
                     gone.push(d);
                 }
+                counts.change(before, Share::none());
                 continue;
             }
             let in_groups = groups.get(&d).unwrap_or(&no_groups);
@@ -541,13 +596,15 @@ impl Store {
             } else {
                 tally.overall()
             };
-            counts.printer(
-                &counts::scopes(in_groups.iter()),
-                status,
-                stored
-                    .iter()
-                    .map(|i| (i.policy, i.item.setting_id.as_str(), i.item.status)),
-                1,
+            counts.change(
+                before,
+                Share::of(
+                    in_groups.iter().copied(),
+                    status,
+                    stored
+                        .iter()
+                        .map(|i| (i.policy, i.item.setting_id.as_str(), i.item.status)),
+                ),
             );
             assessed.push(Assessed {
                 device: d,
@@ -875,7 +932,11 @@ impl Store {
 /// What a printer's remediation needs: nothing while its back-off runs; otherwise the items out
 /// of line per remediating policy (or per any policy after an admin's "remediate now",
 /// next_at = -1), or, with none, clearing the retry.
-fn remediation_step(items: Vec<StoredItem>, r: &Remediation, now: i64) -> RemediationStep {
+pub(crate) fn remediation_step(
+    items: Vec<StoredItem>,
+    r: &Remediation,
+    now: i64,
+) -> RemediationStep {
     let forced = r.next_at < 0;
     if !forced && r.next_at > now {
         return RemediationStep::Wait;
@@ -894,7 +955,7 @@ fn remediation_step(items: Vec<StoredItem>, r: &Remediation, now: i64) -> Remedi
     }
 }
 
-fn stored_items(
+pub(crate) fn stored_items(
     assessed: Vec<ItemAssessment>,
     effective: &EffectivePolicy,
     before: &[PreviousItem],

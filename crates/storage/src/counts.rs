@@ -14,57 +14,92 @@ use printfleet_domain::policy::{ItemStatus, StatusTally};
 use printfleet_domain::{GroupId, PolicyId, TenantId};
 use std::collections::BTreeMap;
 
-/// The scope of tenant-wide counts.
-pub(crate) const TENANT: &str = "";
-
 const ROWS_PER_STATEMENT: usize = 16; // 6 columns
 
-/// (scope, policy or '', setting or '', status)
-type Key = (String, String, String, &'static str);
+/// (policy, or none for the printer's overall status; setting, or '' for the printer's
+/// status under the policy; status)
+type ShareKey<'a> = (Option<PolicyId>, &'a str, &'static str);
+
+/// One printer's share of the counts: what it adds to each scope it is counted under.
+pub(crate) struct Share<'a> {
+    /// `None`: the tenant.
+    scopes: Vec<Option<GroupId>>,
+    counts: BTreeMap<ShareKey<'a>, i64>,
+}
+
+impl<'a> Share<'a> {
+    /// Nothing: a printer without a stored row, or one that is gone.
+    pub(crate) fn none() -> Self {
+        Share {
+            scopes: Vec::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// The share of a printer in `groups` with `overall` status and these items.
+    pub(crate) fn of(
+        groups: impl Iterator<Item = GroupId>,
+        overall: ItemStatus,
+        items: impl Iterator<Item = (PolicyId, &'a str, ItemStatus)>,
+    ) -> Self {
+        let mut counts: BTreeMap<ShareKey<'a>, i64> = BTreeMap::new();
+        let mut per_policy: BTreeMap<PolicyId, StatusTally> = BTreeMap::new();
+        for (p, setting, status) in items {
+            *counts
+                .entry((Some(p), setting, status.as_str()))
+                .or_default() += 1;
+            per_policy.entry(p).or_default().add(status, 1);
+        }
+        for (p, t) in per_policy {
+            *counts
+                .entry((Some(p), "", t.overall().as_str()))
+                .or_default() += 1;
+        }
+        counts.insert((None, "", overall.as_str()), 1);
+        Share {
+            scopes: std::iter::once(None).chain(groups.map(Some)).collect(),
+            counts,
+        }
+    }
+}
+
+/// (scope, policy, setting, status) as in [`ShareKey`].
+type Key = (Option<GroupId>, Option<PolicyId>, String, &'static str);
 
 /// Count changes of one batch, written with [`Store::apply_count_deltas`].
 #[derive(Default)]
 pub(crate) struct CountDeltas(BTreeMap<Key, i64>);
 
 impl CountDeltas {
-    /// Adds (`sign` 1) or takes out (`sign` -1) one printer's share in each of `scopes`.
-    pub(crate) fn printer<'a>(
-        &mut self,
-        scopes: &[String],
-        overall: ItemStatus,
-        items: impl Iterator<Item = (PolicyId, &'a str, ItemStatus)>,
-        sign: i64,
-    ) {
-        let mut share: BTreeMap<(String, String, &'static str), i64> = BTreeMap::new();
-        let mut per_policy: BTreeMap<PolicyId, StatusTally> = BTreeMap::new();
-        for (p, setting, status) in items {
-            *share
-                .entry((p.to_string(), setting.to_string(), status.as_str()))
-                .or_default() += 1;
-            per_policy.entry(p).or_default().add(status, 1);
+    /// A printer's share moves from `before` to `after`. In the usual case — same scopes —
+    /// only the difference is added, so a change of six items touches a dozen keys, not the
+    /// hundreds of the whole share twice over.
+    pub(crate) fn change(&mut self, before: Share<'_>, after: Share<'_>) {
+        if before.scopes == after.scopes {
+            let mut diff = after.counts;
+            for (k, n) in before.counts {
+                *diff.entry(k).or_default() -= n;
+            }
+            self.add(&after.scopes, &diff, 1);
+        } else {
+            self.add(&before.scopes, &before.counts, -1);
+            self.add(&after.scopes, &after.counts, 1);
         }
-        for (p, t) in per_policy {
-            *share
-                .entry((p.to_string(), String::new(), t.overall().as_str()))
-                .or_default() += 1;
-        }
-        share.insert((String::new(), String::new(), overall.as_str()), 1);
-        for scope in scopes {
-            for ((p, setting, status), n) in &share {
+    }
+
+    fn add(&mut self, scopes: &[Option<GroupId>], counts: &BTreeMap<ShareKey<'_>, i64>, sign: i64) {
+        for ((policy, setting, status), n) in counts {
+            if *n == 0 {
+                continue;
+            }
+            for scope in scopes {
                 *self
                     .0
-                    .entry((scope.clone(), p.clone(), setting.clone(), status))
+                    .entry((*scope, *policy, (*setting).to_string(), status))
                     .or_default() += sign * n;
             }
         }
     }
-}
-
-/// The scopes a printer in `groups` is counted under: the tenant and each group.
-pub(crate) fn scopes<'a>(groups: impl Iterator<Item = &'a GroupId>) -> Vec<String> {
-    std::iter::once(TENANT.to_string())
-        .chain(groups.map(|g| g.to_string()))
-        .collect()
 }
 
 impl Store {
@@ -87,8 +122,8 @@ impl Store {
             for ((scope, policy, setting, status), n) in chunk {
                 q = q
                     .bind(t.to_string())
-                    .bind(scope.clone())
-                    .bind(policy.clone())
+                    .bind(scope.map(|g| g.to_string()).unwrap_or_default())
+                    .bind(policy.map(|p| p.to_string()).unwrap_or_default())
                     .bind(setting.clone())
                     .bind(*status)
                     .bind(*n);
@@ -103,48 +138,76 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn ids() -> (PolicyId, GroupId) {
+        (
+            "00000000-0000-4000-8000-000000000001".parse().unwrap(),
+            "00000000-0000-4000-8000-000000000002".parse().unwrap(),
+        )
+    }
+
+    fn get(
+        d: &CountDeltas,
+        scope: Option<GroupId>,
+        p: Option<PolicyId>,
+        setting: &str,
+        s: ItemStatus,
+    ) -> i64 {
+        d.0.get(&(scope, p, setting.to_string(), s.as_str()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     #[test]
-    fn a_printer_moves_between_scopes_and_statuses() {
-        let p: PolicyId = "00000000-0000-4000-8000-000000000001".parse().unwrap();
-        let g: GroupId = "00000000-0000-4000-8000-000000000002".parse().unwrap();
-        let mut d = CountDeltas::default();
+    fn in_the_same_groups_only_the_difference_is_counted() {
+        let (p, g) = ids();
         let before = [
             (p, "a", ItemStatus::Compliant),
             (p, "b", ItemStatus::NonCompliant),
         ];
-        d.printer(
-            &scopes([g].iter()),
-            ItemStatus::NonCompliant,
-            before.into_iter(),
-            -1,
-        );
         let after = [
             (p, "a", ItemStatus::Compliant),
             (p, "b", ItemStatus::Compliant),
         ];
-        d.printer(
-            &scopes([].iter()),
-            ItemStatus::Compliant,
-            after.into_iter(),
-            1,
+        let mut d = CountDeltas::default();
+        d.change(
+            Share::of(
+                [g].into_iter(),
+                ItemStatus::NonCompliant,
+                before.into_iter(),
+            ),
+            Share::of([g].into_iter(), ItemStatus::Compliant, after.into_iter()),
         );
-        let get = |scope: &str, policy: &str, setting: &str, status: ItemStatus| {
-            d.0.get(&(scope.into(), policy.into(), setting.into(), status.as_str()))
-                .copied()
-                .unwrap_or(0)
-        };
-        let (ps, gs) = (p.to_string(), g.to_string());
-        // Tenant: item a unchanged, b moved, the printer moved.
-        assert_eq!(get("", &ps, "a", ItemStatus::Compliant), 0);
-        assert_eq!(get("", &ps, "b", ItemStatus::NonCompliant), -1);
-        assert_eq!(get("", &ps, "b", ItemStatus::Compliant), 1);
-        assert_eq!(get("", &ps, "", ItemStatus::NonCompliant), -1);
-        assert_eq!(get("", &ps, "", ItemStatus::Compliant), 1);
-        assert_eq!(get("", "", "", ItemStatus::NonCompliant), -1);
-        assert_eq!(get("", "", "", ItemStatus::Compliant), 1);
-        // The group it left loses its whole share.
-        assert_eq!(get(&gs, &ps, "a", ItemStatus::Compliant), -1);
-        assert_eq!(get(&gs, "", "", ItemStatus::NonCompliant), -1);
-        assert_eq!(get(&gs, "", "", ItemStatus::Compliant), 0);
+        for scope in [None, Some(g)] {
+            assert_eq!(get(&d, scope, Some(p), "b", ItemStatus::NonCompliant), -1);
+            assert_eq!(get(&d, scope, Some(p), "b", ItemStatus::Compliant), 1);
+            assert_eq!(get(&d, scope, Some(p), "", ItemStatus::NonCompliant), -1);
+            assert_eq!(get(&d, scope, Some(p), "", ItemStatus::Compliant), 1);
+            assert_eq!(get(&d, scope, None, "", ItemStatus::NonCompliant), -1);
+            assert_eq!(get(&d, scope, None, "", ItemStatus::Compliant), 1);
+        }
+        // Item a did not change: no key at all.
+        assert_eq!(d.0.len(), 12, "{:?}", d.0.keys().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_printer_leaving_a_group_takes_its_whole_share_out() {
+        let (p, g) = ids();
+        let items = [(p, "a", ItemStatus::Compliant)];
+        let mut d = CountDeltas::default();
+        d.change(
+            Share::of([g].into_iter(), ItemStatus::Compliant, items.into_iter()),
+            Share::of([].into_iter(), ItemStatus::Compliant, items.into_iter()),
+        );
+        assert_eq!(get(&d, Some(g), Some(p), "a", ItemStatus::Compliant), -1);
+        assert_eq!(get(&d, Some(g), None, "", ItemStatus::Compliant), -1);
+        assert_eq!(get(&d, None, Some(p), "a", ItemStatus::Compliant), 0);
+        // A removed printer leaves every scope.
+        let mut d = CountDeltas::default();
+        d.change(
+            Share::of([g].into_iter(), ItemStatus::Compliant, items.into_iter()),
+            Share::none(),
+        );
+        assert_eq!(get(&d, None, None, "", ItemStatus::Compliant), -1);
+        assert_eq!(get(&d, Some(g), Some(p), "", ItemStatus::Compliant), -1);
     }
 }

@@ -13,9 +13,8 @@
 //! 5. **The policy change**: `PUT …/policies/{p}` with those six settings at the values the
 //!    printers report — compliance needs no printer to do anything — timed until the kept counts
 //!    show every printer compliant.
-//! 6. **Fleet figures**: latency of `GET …/compliance` (kept counts), of a group's figures
-//!    (computed over its printers, as for a scoped caller) for the small group and for all
-//!    printers, beside `GET /api/v1/me`.
+//! 6. **Fleet figures**: latency of `GET …/compliance` and of a group's figures (both from the
+//!    kept counts) for the small group and for all printers, beside `GET /api/v1/me`.
 //! 7. The counts that prove it: every printer assessed under the current epoch and compliant.
 //!
 //! What is measured and how to read it: `docs/benchmarks.md`, "Policies".
@@ -45,7 +44,7 @@ pub struct PoliciesArgs {
     /// Printers in the fleet.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
     pub printers: u64,
-    /// Printers of the model with a group of its own (the small group's computed figures).
+    /// Printers of the model with a group of its own (the small group's figures).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
     pub group_printers: u64,
     /// Duration of each latency phase, in seconds (the per-core loops take a third of it each).

@@ -102,14 +102,14 @@ pub fn print(args: &PoliciesArgs, r: &Results) {
     );
     row(
         &format!(
-            "GET …/groups/{{model}}/compliance ({} printers, computed)",
+            "GET …/groups/{{model}}/compliance ({} printers, kept counts)",
             args.group_printers.min(args.printers)
         ),
         &r.small_figures,
         true,
     );
     row(
-        &format!("GET …/groups/{{all}}/compliance ({n} printers, computed)"),
+        &format!("GET …/groups/{{all}}/compliance ({n} printers, kept counts)"),
         &r.all_figures,
         true,
     );
