@@ -12,6 +12,7 @@ mod codec;
 pub mod compliance;
 mod counts;
 pub mod devices;
+pub mod dry_run;
 pub mod dynamic_groups;
 pub mod enrolment;
 pub mod error;

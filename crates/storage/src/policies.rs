@@ -59,8 +59,28 @@ pub(crate) fn secrets_place(t: TenantId, p: PolicyId, version: i64) -> String {
 
 const MAX_PRIORITY: i64 = 1_000_000;
 
+/// A policy's name and description, checked (shared by saving and its dry run).
+pub(crate) fn checked_text(p: &PolicyWrite) -> Result<(String, Option<String>), StoreError> {
+    let name = validation::text("name", &p.name, 100)?;
+    let description = validation::optional_text("description", p.description.as_deref(), 1000)?;
+    Ok((name, description))
+}
+
+/// An assignment's priority (shared by assigning and its dry run).
+pub(crate) fn check_priority(priority: i64) -> Result<(), StoreError> {
+    if !(1..=MAX_PRIORITY).contains(&priority) {
+        return Err(validation::ValidationError::new(
+            "priority",
+            format!("must be from 1 to {MAX_PRIORITY}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 impl Store {
-    fn check_write(ctx: &Ctx, w: &PolicyWrite) -> Result<(), StoreError> {
+    /// What saving `w` needs; a dry run of it needs the same (`dry_run`).
+    pub(crate) fn check_write(ctx: &Ctx, w: &PolicyWrite) -> Result<(), StoreError> {
         ctx.require(Permission::PoliciesManage)?;
         if w.enters_secrets {
             ctx.require(Permission::SecretsWrite)?;
@@ -130,8 +150,7 @@ impl Store {
         p: PolicyWrite,
     ) -> Result<PolicyRecord, StoreError> {
         Self::check_write(ctx, &p)?;
-        let name = validation::text("name", &p.name, 100)?;
-        let description = validation::optional_text("description", p.description.as_deref(), 1000)?;
+        let (name, description) = checked_text(&p)?;
         let id = PolicyId::new_random();
         let now = self.now_ms();
         let mut w = self.begin_write().await?;
@@ -176,8 +195,7 @@ impl Store {
     ) -> Result<(PolicyRecord, Vec<ItemChange>), StoreError> {
         let before = self.policy_get(ctx, id).await?;
         Self::check_write(ctx, &p)?;
-        let name = validation::text("name", &p.name, 100)?;
-        let description = validation::optional_text("description", p.description.as_deref(), 1000)?;
+        let (name, description) = checked_text(&p)?;
         let now = self.now_ms();
         let mut w = self.begin_write().await?;
         // Re-read the version under the write lock: two admins saving at once get two versions.
@@ -347,13 +365,7 @@ impl Store {
         self.policy_get(ctx, policy).await?;
         self.group_get(ctx, group).await?;
         ctx.require(Permission::PoliciesManage)?;
-        if !(1..=MAX_PRIORITY).contains(&priority) {
-            return Err(validation::ValidationError::new(
-                "priority",
-                format!("must be from 1 to {MAX_PRIORITY}"),
-            )
-            .into());
-        }
+        check_priority(priority)?;
         let now = self.now_ms();
         let mut w = self.begin_write().await?;
         let updated = sqlx::query(

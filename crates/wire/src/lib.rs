@@ -17,11 +17,13 @@ macro_rules! redacted_debug {
 
 pub mod auth;
 pub mod device;
+pub mod dry_run;
 pub mod policy;
 pub mod tenant;
 
 pub use auth::*;
 pub use device::*;
+pub use dry_run::*;
 pub use policy::*;
 pub use tenant::*;
 

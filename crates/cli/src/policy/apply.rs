@@ -1,7 +1,8 @@
 //! `printfleet policy apply FILE [--dry-run]`: check the file here (syntax and catalogue, with
 //! line numbers), read the current version through the export endpoint, plan
 //! (`policy::code::plan`: references become `{"keep": true}` or are refused), print the
-//! difference, then — unless a dry run — save it with one PUT (or POST for a new policy).
+//! difference, then — unless a dry run — save it with one PUT (or POST for a new policy). A
+//! dry run of an existing policy also shows the server's dry run of the change (`impact`).
 
 use super::client::{ApiArgs, ApiFailure, Client};
 use super::REFUSED;
@@ -112,16 +113,25 @@ pub async fn run(
         None => println!("policy {name:?} does not exist: it will be created"),
     }
     print_changes(&plan.changes);
-    if dry_run {
-        println!("dry run: nothing was changed");
-        return Ok(ExitCode::SUCCESS);
-    }
     let body = serde_json::json!({
         "name": name,
         "description": parsed.code.description,
         "mode": parsed.code.mode,
         "settings": plan.settings,
     });
+    if dry_run {
+        match &existing {
+            // The server checks the body as saving would; its refusal names the item.
+            Some(p) => {
+                if let Err(e) = super::impact::print(&client, p.id, &body).await {
+                    return refused_by_server(&shown.to_string(), &parsed, e);
+                }
+            }
+            None => println!("fleet impact: none (a new policy is assigned to no group)"),
+        }
+        println!("dry run: nothing was changed");
+        return Ok(ExitCode::SUCCESS);
+    }
     let saved = match &existing {
         Some(p) => client.update(p.id, &body).await.map(|s| s.policy),
         None => client.create(&body).await,

@@ -155,6 +155,19 @@ impl Client {
         r.json().await.context("the created policy")
     }
 
+    /// The server's dry run of saving `body` as the policy's next version: totals, and the
+    /// first `limit` printers that would change.
+    pub async fn dry_run(
+        &self,
+        id: PolicyId,
+        body: &serde_json::Value,
+        limit: u32,
+    ) -> anyhow::Result<wire::DryRunView> {
+        let url = format!("{}/policies/{id}/dry-run?limit={limit}", self.base);
+        let r = self.send(self.http.post(url).json(body)).await?;
+        r.json().await.context("the dry run's answer")
+    }
+
     pub async fn update(
         &self,
         id: PolicyId,

@@ -5,6 +5,7 @@
 
 mod apply;
 mod client;
+mod impact;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -26,7 +27,8 @@ pub enum Task {
         out: Option<PathBuf>,
     },
     /// Apply a policy file: the policy of the file's name gets it as its next version (or is
-    /// created). Prints the difference item by item; with --dry-run changes nothing.
+    /// created). Prints the difference item by item; with --dry-run changes nothing and also
+    /// prints the change's impact on the fleet (the server's dry run).
     Apply {
         /// The policy file (TOML, as `policy export` writes it).
         file: PathBuf,

@@ -8,6 +8,7 @@ pub mod device_api;
 pub mod device_state;
 pub mod device_work;
 pub mod devices;
+pub mod dry_run;
 pub mod groups;
 pub mod invitations;
 pub mod me;
@@ -96,6 +97,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::assignments))
         .routes(routes!(policies::assign))
         .routes(routes!(policies::unassign))
+        .routes(routes!(dry_run::policy))
+        .routes(routes!(dry_run::assignment))
         .routes(routes!(compliance::device))
         .routes(routes!(compliance::history))
         .routes(routes!(compliance::effective))

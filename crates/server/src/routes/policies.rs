@@ -21,7 +21,7 @@ use printfleet_storage::policies::{AssignmentRecord, PolicyRecord, PolicyWrite};
 use printfleet_wire as wire;
 use std::collections::BTreeMap;
 
-fn policy_id(s: &str) -> Result<PolicyId, ApiError> {
+pub(crate) fn policy_id(s: &str) -> Result<PolicyId, ApiError> {
     s.parse().map_err(|_| ApiError::NotFound)
 }
 
@@ -79,8 +79,9 @@ fn meta(info: &certificate::CertificateInfo) -> CertificateMeta {
 
 /// Turns the request's settings into a version's items and secrets: catalogue checks, then
 /// certificates parsed (an ID certificate is checked against the CA certificate of the same
-/// request or of the current version, when there is one).
-fn build(
+/// request or of the current version, when there is one). A dry run (`routes::dry_run`)
+/// checks its proposal here too, so it refuses exactly what saving would.
+pub(crate) fn build(
     state: &AppState,
     ctx: &Ctx,
     settings: &BTreeMap<String, serde_json::Value>,

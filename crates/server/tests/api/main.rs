@@ -4,6 +4,7 @@
 mod auth;
 mod device_path;
 mod devices;
+mod dry_run;
 mod helpers;
 mod matrix;
 mod people;

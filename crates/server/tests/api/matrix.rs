@@ -278,6 +278,18 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             ),
             [204, 204, 403, 404, 204, 404, 401],
         ),
+        // Dry runs answer as the change itself would (they change nothing).
+        (
+            ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/dry-run"),
+            [200, 200, 403, 403, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/assignments/dry-run",
+            ),
+            [200, 200, 403, 404, 200, 404, 401],
+        ),
         (
             (
                 "GET",
@@ -381,11 +393,13 @@ fn body_for(
         ("POST", "/api/v1/tenants/{tenant}/api-tokens") => json!({ "name": "automation" }),
         ("POST", "/api/v1/tenants/{tenant}/groups") => json!({ "name": "Floor 9" }),
         ("POST", "/api/v1/tenants/{tenant}/policies")
-        | ("PUT", "/api/v1/tenants/{tenant}/policies/{policy}") => json!({
+        | ("PUT", "/api/v1/tenants/{tenant}/policies/{policy}")
+        | ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/dry-run") => json!({
             "name": "Matrix baseline", "mode": "remediate",
             "settings": { "network.telnet.enabled": false }
         }),
-        ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments") => {
+        ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments")
+        | ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments/dry-run") => {
             json!({ "group": w.g2, "priority": 10 })
         }
         ("PUT", "/api/v1/tenants/{tenant}/groups/{group}/rule") => {
