@@ -44,6 +44,9 @@ pub enum AuditAction {
     GroupRuleChanged,
     DeviceAttributesChanged,
     RemediationRequested,
+    /// A dry run that tried secret values other than the policy's: it tells whether printers
+    /// hold them, so it is recorded like a change would be.
+    PolicyDryRun,
 }
 
 impl AuditAction {
@@ -88,6 +91,7 @@ impl AuditAction {
             AuditAction::GroupRuleChanged => "group_rule_changed",
             AuditAction::DeviceAttributesChanged => "device_attributes_changed",
             AuditAction::RemediationRequested => "remediation_requested",
+            AuditAction::PolicyDryRun => "policy_dry_run",
         }
     }
 }

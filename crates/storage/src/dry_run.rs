@@ -14,11 +14,13 @@
 //! totals cover every printer the change reaches, the list only one page of the caller's.
 
 use crate::assessment::{remediation_step, stored_items, Remediation, RemediationStep, StoredItem};
+use crate::audit::{tenant_chain, AuditEvent};
 use crate::codec::{from_json, in_list_from, parse_id};
 use crate::dynamic_groups::DeviceAttrs;
 use crate::outbox::WorkKind;
 use crate::policies::{check_priority, checked_text, PolicyWrite};
 use crate::{Store, StoreError};
+use printfleet_domain::audit::AuditAction;
 use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::policy::{
     self, AssessInput, Assignment, DeviceAttributes, GroupRule, ItemStatus, PolicyItem,
@@ -170,6 +172,36 @@ impl Store {
     /// The impact of saving `proposed` as the next version of `policy`. Needs what saving needs
     /// (`policies.manage`, `secrets.write` for new secret values, a tenant-wide scope) and
     /// `devices.read`, as the answer lists printers. New secret values are used in memory only.
+    /// A dry run with a secret value the policy does not hold answers whether printers hold
+    /// it (their verifiers match or not): an oracle for guessing a password set at a printer's
+    /// panel. Such a run is audited with the secrets' names (never the values), as saving it
+    /// would be; a dry run that only keeps the policy's secrets is not.
+    async fn audit_secrets_tried(
+        &self,
+        ctx: &Ctx,
+        policy: PolicyId,
+        version: i64,
+        proposed: &PolicyWrite,
+    ) -> Result<(), StoreError> {
+        let held = self.policy_secrets(ctx.tenant, policy, version).await?;
+        let tried: Vec<&String> = proposed
+            .secrets
+            .0
+            .iter()
+            .filter(|(id, v)| held.get(id).map(|h| h.expose()) != Some(v.expose()))
+            .map(|(id, _)| id)
+            .collect();
+        if tried.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        let ev = AuditEvent::new(ctx, AuditAction::PolicyDryRun, format!("policy:{policy}"))
+            .with_detail(serde_json::json!({ "secrets_tried": tried }));
+        self.append_audit(&mut w, &tenant_chain(ctx.tenant), ev)
+            .await?;
+        self.commit(w).await
+    }
+
     pub async fn dry_run_policy(
         &self,
         ctx: &Ctx,
@@ -201,6 +233,8 @@ impl Store {
             .collect();
         let (totals, printers, next_after) = self
             .impact(ctx, catalogue, &now_side, &after, &reach, page)
+            .await?;
+        self.audit_secrets_tried(ctx, policy, current.version, proposed)
             .await?;
         Ok(DryRun {
             policy,

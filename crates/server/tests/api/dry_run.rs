@@ -262,7 +262,8 @@ async fn written(app: &TestApp) -> (i64, i64, i64, i64) {
     };
     (
         count("SELECT COUNT(*) FROM policy_versions").await,
-        count("SELECT COUNT(*) FROM audit_log").await,
+        // A dry run trying a secret value is audited (checked on its own below).
+        count("SELECT COUNT(*) FROM audit_log WHERE action <> 'policy_dry_run'").await,
         count("SELECT COUNT(*) FROM outbox").await,
         count("SELECT COALESCE(MAX(epoch), 0) FROM policy_epochs").await,
     )
@@ -419,6 +420,18 @@ async fn dry_run_predicts_the_roll_out(backend: Backend) {
     let written_before = written(&app).await;
     let (totals, printers) = dry_run_all(&admin, &path, &v2, 1000).await;
     assert_eq!(written(&app).await, written_before, "the dry run wrote");
+    // It tried a password the policy does not hold: audited by name, never by value.
+    let tried: Vec<(String, String)> =
+        sqlx::query_as("SELECT target, detail FROM audit_log WHERE action = 'policy_dry_run'")
+            .fetch_all(app.store.raw_pool())
+            .await
+            .unwrap();
+    assert_eq!(tried.len(), 1, "{tried:?}");
+    assert_eq!(tried[0].0, format!("policy:{policy}"));
+    assert!(
+        tried[0].1.contains(PW) && !tried[0].1.contains(NEW),
+        "{tried:?}"
+    );
     assert!(app.store.assessment_due(1).await.unwrap().is_empty());
     let (paged_totals, paged) = dry_run_all(&admin, &path, &v2, 1).await;
     assert_eq!((paged_totals, &paged), (totals.clone(), &printers));
