@@ -135,7 +135,9 @@ async fn phases(
         // autovacuum would have analysed it again by now (it does after 10 % of a table
         // changed); without that the planner still sees an empty table and scans it for each
         // look-up of 100 printers, which grows with the fleet.
-        sqlx::query("ANALYZE").execute(bench.store().raw_pool()).await?;
+        sqlx::query("ANALYZE")
+            .execute(bench.store().raw_pool())
+            .await?;
     }
     let baseline = change::baseline(bench).await?;
     let t = Instant::now();
