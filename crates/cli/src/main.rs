@@ -6,6 +6,7 @@ mod admin;
 mod bench;
 mod demo;
 mod policy;
+mod rollout;
 mod simulate;
 
 use anyhow::Context;
@@ -76,6 +77,12 @@ enum Command {
     Policy {
         #[command(subcommand)]
         task: policy::Task,
+    },
+    /// Staged roll-outs of policy changes, through the API with an API token: progress per
+    /// wave (--watch draws progress bars until the roll-out ends), resume, cancel, rollback.
+    Rollout {
+        #[command(subcommand)]
+        task: rollout::Task,
     },
     /// Benchmarks on loopback against a fresh database (see docs/benchmarks.md).
     Bench {
@@ -194,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             return admin::run(cfg, task).await;
         }
         Command::Policy { task } => return policy::run(task).await,
+        Command::Rollout { task } => return rollout::run(task).await,
         Command::Bench { target } => bench::run(target).await?,
         Command::Simulate(args) => simulate::run(args).await?,
         Command::Config { common, listen } => {

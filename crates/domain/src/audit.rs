@@ -44,9 +44,24 @@ pub enum AuditAction {
     GroupRuleChanged,
     DeviceAttributesChanged,
     RemediationRequested,
+    /// Break-glass: an IT Admin, re-authenticated, was shown one printer's generated secret
+    /// (the detail holds the setting and the stated reason, never the value).
+    SecretRevealed,
+    /// A break-glass reveal refused because re-authentication failed.
+    SecretRevealRefused,
     /// A dry run that tried secret values other than the policy's: it tells whether printers
     /// hold them, so it is recorded like a change would be.
     PolicyDryRun,
+    /// A staged roll-out was started for a policy change (`policy::rollout`).
+    RolloutStarted,
+    /// A roll-out halted by itself: a wave failed more than its plan allows (by the system).
+    RolloutHalted,
+    /// An admin released the next wave of a halted roll-out.
+    RolloutResumed,
+    /// An admin saved the version before the change again.
+    RolloutRolledBack,
+    /// An admin stopped a roll-out.
+    RolloutCancelled,
 }
 
 impl AuditAction {
@@ -91,7 +106,14 @@ impl AuditAction {
             AuditAction::GroupRuleChanged => "group_rule_changed",
             AuditAction::DeviceAttributesChanged => "device_attributes_changed",
             AuditAction::RemediationRequested => "remediation_requested",
+            AuditAction::SecretRevealed => "secret_revealed",
+            AuditAction::SecretRevealRefused => "secret_reveal_refused",
             AuditAction::PolicyDryRun => "policy_dry_run",
+            AuditAction::RolloutStarted => "rollout_started",
+            AuditAction::RolloutHalted => "rollout_halted",
+            AuditAction::RolloutResumed => "rollout_resumed",
+            AuditAction::RolloutRolledBack => "rollout_rolled_back",
+            AuditAction::RolloutCancelled => "rollout_cancelled",
         }
     }
 }

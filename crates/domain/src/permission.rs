@@ -32,6 +32,9 @@ pub enum Permission {
     /// Set secrets (passwords, keys) in policies. Secrets are write-only for everyone.
     #[serde(rename = "secrets.write")]
     SecretsWrite,
+    /// Break-glass: see one printer's generated secret (re-authenticated, with a reason).
+    #[serde(rename = "secrets.reveal")]
+    SecretsReveal,
     #[serde(rename = "reports.run")]
     ReportsRun,
     #[serde(rename = "reports.read")]
@@ -50,12 +53,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::DevicesRead,
         Permission::DevicesManage,
         Permission::PoliciesRead,
         Permission::PoliciesManage,
         Permission::SecretsWrite,
+        Permission::SecretsReveal,
         Permission::ReportsRun,
         Permission::ReportsRead,
         Permission::UsersManage,
@@ -71,6 +75,7 @@ impl Permission {
             Permission::PoliciesRead => "policies.read",
             Permission::PoliciesManage => "policies.manage",
             Permission::SecretsWrite => "secrets.write",
+            Permission::SecretsReveal => "secrets.reveal",
             Permission::ReportsRun => "reports.run",
             Permission::ReportsRead => "reports.read",
             Permission::UsersManage => "users.manage",

@@ -4,7 +4,8 @@
 //! Check-ins hint the printer that reported (assessed at once, in batches); policy, assignment
 //! and group changes poke a sweep, which asks the store for every printer whose assessment is
 //! out of date. A sweep also runs at start and every [`SWEEP_EVERY`], so nothing depends on a
-//! hint surviving a restart: what is due is always read from the database.
+//! hint surviving a restart: what is due is always read from the database. Each sweep first
+//! marks the printers whose generated secrets are due for rotation.
 
 use crate::state::AppState;
 use printfleet_domain::{DeviceId, TenantId};
@@ -80,6 +81,10 @@ pub async fn round(
 ) -> Result<usize, printfleet_storage::StoreError> {
     let mut done = assess(state, hints.into_iter().collect()).await?;
     if sweep {
+        // Generated per-printer secrets whose rotation time came (their schedule, or a
+        // break-glass reveal): mark their printers, which the pass below then assesses — the
+        // assessment replaces the value and remediation sends the new one.
+        state.store.mark_secret_rotations_due().await?;
         // One pass over the printers in (tenant, printer) order: a printer that becomes due
         // again behind the cursor waits for the next round, so a round always ends.
         let mut after = None;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod keys;
 pub mod metrics;
+pub mod rollout_driver;
 pub mod routes;
 pub mod state;
 pub mod throttle;
@@ -140,7 +141,7 @@ impl Running {
 pub async fn start(cfg: &Config, state: AppState) -> anyhow::Result<Running> {
     let tls = !cfg.plain_http;
     let (heartbeat_addr, doorbell_stop) = start_doorbell(cfg, &state).await?;
-    let assessor = tokio::spawn(crate::assessor::run(state.clone()));
+    let assessor = tokio::spawn(crate::rollout_driver::with_assessor(state.clone()));
     let app = app::router(state, tls);
     let mut listen = vec![cfg.listen_addr()?];
     for l in &cfg.extra_listen {

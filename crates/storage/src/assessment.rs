@@ -512,6 +512,18 @@ impl Store {
                 policy_secrets.insert((a.policy, a.version), s);
             }
         }
+        // Unique per-printer secrets (`device_secrets`): does any policy in force generate one?
+        let has_generated = items_by_policy.values().any(|i| {
+            i.values().any(|x| {
+                matches!(
+                    x,
+                    PolicyItem::Secret {
+                        generate: Some(_),
+                        ..
+                    }
+                )
+            })
+        });
         // Verifier keys of printers that reported a verifier for a secret.
         let mut verifier_keys = BTreeMap::new();
         for (d, (state, _)) in &states {
@@ -524,7 +536,7 @@ impl Store {
                     }
                 )
             });
-            if reports_verifier && !policy_secrets.is_empty() {
+            if reports_verifier && (!policy_secrets.is_empty() || has_generated) {
                 if let Some(k) = self.verifier_key_of(t, *d).await? {
                     verifier_keys.insert(*d, k);
                 }
@@ -534,6 +546,20 @@ impl Store {
         let mut w = self.begin_write().await?;
         let groups = self
             .refresh_groups(&mut w, t, &rules, &attrs, devices)
+            .await?;
+        // Each printer's own generated values, generated or rotated here when due.
+        let generated = self
+            .generated_for_batch(
+                &mut w,
+                catalogue,
+                t,
+                devices,
+                &live,
+                &groups,
+                &assignments,
+                &items_by_policy,
+                now,
+            )
             .await?;
         let previous = self.previous_of(&mut w, t, devices).await?;
         let remediations = self.remediations_of(&mut w, t, devices).await?;
@@ -574,7 +600,18 @@ impl Store {
             let remediation = remediations.get(&d).unwrap_or(&no_remediation);
             let key = verifier_keys.get(&d);
             let expected = |id: &str, o: &policy::Origin| -> Option<String> {
-                let secret = policy_secrets.get(&(o.policy, o.version))?.get(id)?;
+                let unique = matches!(
+                    items_by_policy.get(&o.policy).and_then(|i| i.get(id)),
+                    Some(PolicyItem::Secret {
+                        generate: Some(_),
+                        ..
+                    })
+                );
+                let secret = if unique {
+                    generated.get(&(d, id.to_string()))?
+                } else {
+                    policy_secrets.get(&(o.policy, o.version))?.get(id)?
+                };
                 Some(hex::encode(printfleet_protocol::verifier::secret_verifier(
                     key?,
                     id,
@@ -755,6 +792,9 @@ impl Store {
             .collect();
         let ids: Vec<DeviceId> = sending.iter().map(|(d, _)| *d).collect();
         let pending = self.pending_settings_work(w, t, &ids).await?;
+        // Staged roll-outs (`rollouts`): which changes each printer may get now.
+        let all: Vec<DeviceId> = assessed.iter().map(|a| a.device).collect();
+        let mut gate = self.rollout_gate(w, t, &all).await?;
         let mut queued = Vec::new();
         let no_remediation = Remediation::none();
         for (d, by_policy) in sending {
@@ -766,12 +806,18 @@ impl Store {
                     .await?;
                 continue;
             }
+            let (by_policy, held) = gate.split(d, by_policy);
+            if by_policy.is_empty() {
+                self.rollout_hold(w, t, d, held.as_deref()).await?;
+                continue;
+            }
             let mut last = None;
-            for ((policy, version), its) in by_policy {
-                last = Some(
-                    self.queue_apply_settings(w, t, d, *policy, *version, its, now)
-                        .await?,
-                );
+            for ((policy, version), its) in by_policy.iter() {
+                let id = self
+                    .queue_apply_settings(w, t, d, *policy, *version, its, now)
+                    .await?;
+                gate.sent(d, *policy, *version, &id);
+                last = Some(id);
             }
             self.upsert_remediation(
                 w,
@@ -786,6 +832,11 @@ impl Store {
             .await?;
             queued.push(d);
         }
+        let steps: Vec<(DeviceId, &RemediationStep, &str)> = assessed
+            .iter()
+            .map(|a| (a.device, &a.remediation, a.items.as_str()))
+            .collect();
+        self.rollout_record(w, t, &gate, &steps, now).await?;
         Ok(queued)
     }
 
@@ -925,6 +976,15 @@ impl Store {
             &r.unsupported,
         )
         .await?;
+        // A staged roll-out counts the outcome for the printer's wave.
+        let reason = ack.reason.clone().or_else(|| {
+            ack.results
+                .iter()
+                .find(|(_, x)| x.reason != UNSUPPORTED)
+                .map(|(id, x)| format!("{id}: {}", x.reason))
+        });
+        self.rollout_ack(w, t, &ack.id, ok, reason.as_deref(), now)
+            .await?;
         self.mark_for_assessment(w, t, d).await
     }
 }

@@ -31,6 +31,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scoped_counts",
         include_str!("../migrations/0006_scoped_counts.sql"),
     ),
+    (
+        7,
+        "device_secrets",
+        include_str!("../migrations/0007_device_secrets.sql"),
+    ),
+    (
+        8,
+        "rollouts",
+        include_str!("../migrations/0008_rollouts.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -537,6 +537,7 @@ impl Store {
     pub async fn apply_settings_payload(
         &self,
         t: TenantId,
+        device: printfleet_domain::DeviceId,
         policy: PolicyId,
         version: i64,
         resolve: &[String],
@@ -557,7 +558,16 @@ impl Store {
         let mut settings = serde_json::Map::new();
         let mut secrets = PolicySecrets::default();
         for id in resolve {
-            if let Some(s) = all.get(id) {
+            if let Some(printfleet_domain::policy::PolicyItem::Secret {
+                generate: Some(_), ..
+            }) = items.get(id)
+            {
+                // Unique per printer: this printer's own current value (rotated or not since
+                // the item was queued, the current one is what it must hold).
+                if let Some(v) = self.generated_value(t, device, id).await? {
+                    secrets.0.insert(id.clone(), v);
+                }
+            } else if let Some(s) = all.get(id) {
                 secrets.0.insert(id.clone(), s.clone());
             } else if let Some(printfleet_domain::policy::PolicyItem::Certificate {
                 certificate,

@@ -16,15 +16,19 @@ macro_rules! redacted_debug {
 }
 
 pub mod auth;
+pub mod break_glass;
 pub mod device;
 pub mod dry_run;
 pub mod policy;
+pub mod rollout;
 pub mod tenant;
 
 pub use auth::*;
+pub use break_glass::*;
 pub use device::*;
 pub use dry_run::*;
 pub use policy::*;
+pub use rollout::*;
 pub use tenant::*;
 
 #[cfg(test)]

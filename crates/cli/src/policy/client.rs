@@ -168,6 +168,30 @@ impl Client {
         r.json().await.context("the dry run's answer")
     }
 
+    /// GET `path` (under the tenant) as JSON (`printfleet rollout`).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let r = self
+            .send(self.http.get(format!("{}/{path}", self.base)))
+            .await?;
+        r.json()
+            .await
+            .with_context(|| format!("the answer to GET {path}"))
+    }
+
+    /// POST `body` to `path` (under the tenant); the answer as JSON (`printfleet rollout`).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let r = self
+            .send(self.http.post(format!("{}/{path}", self.base)).json(body))
+            .await?;
+        r.json()
+            .await
+            .with_context(|| format!("the answer to POST {path}"))
+    }
+
     pub async fn update(
         &self,
         id: PolicyId,

@@ -4,7 +4,7 @@
 //! never the database, so permissions, validation and the audit log apply as for any client.
 
 mod apply;
-mod client;
+pub(crate) mod client;
 mod impact;
 
 use anyhow::Context;

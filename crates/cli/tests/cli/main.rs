@@ -9,4 +9,5 @@ mod demo;
 mod harness;
 mod plaintext;
 mod policy_code;
+mod rollout;
 mod simulate;

@@ -18,9 +18,16 @@ pub struct ItemChange {
 pub fn display(item: &PolicyItem) -> serde_json::Value {
     match item {
         PolicyItem::Value { value } => serde_json::to_value(value).unwrap_or_default(),
-        PolicyItem::Secret { set_at_ms, set_by } => {
-            serde_json::json!({"secret": "set", "set_at_ms": set_at_ms, "set_by": set_by})
-        }
+        PolicyItem::Secret {
+            set_at_ms,
+            set_by,
+            generate: None,
+        } => serde_json::json!({"secret": "set", "set_at_ms": set_at_ms, "set_by": set_by}),
+        PolicyItem::Secret {
+            set_at_ms,
+            set_by,
+            generate: Some(rule),
+        } => serde_json::json!({"generate": rule, "set_at_ms": set_at_ms, "set_by": set_by}),
         PolicyItem::Certificate { certificate, .. } => serde_json::json!({
             "certificate": certificate.sha256,
             "subject": certificate.subject,
@@ -78,6 +85,7 @@ mod tests {
             PolicyItem::Secret {
                 set_at_ms: 1,
                 set_by: "u".into(),
+                generate: None,
             },
         );
         let mut b = a.clone();
@@ -99,6 +107,7 @@ mod tests {
             PolicyItem::Secret {
                 set_at_ms: 2,
                 set_by: "u".into(),
+                generate: None,
             },
         );
         let d = diff(&a, &b);

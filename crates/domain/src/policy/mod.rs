@@ -8,6 +8,8 @@
 //! - [`diff`]: what changed between two versions (secrets only as "changed").
 //! - [`rule`]: dynamic device groups (conditions on model, site, tag, firmware).
 //! - [`effective`]: which value applies to a printer when several policies reach it.
+//! - [`generate`]: unique per-printer secrets: which settings may be generated, generating a
+//!   value, when it is due for rotation.
 //! - [`assess`]: compliant / non-compliant / unsupported / unknown, per item.
 
 pub mod assess;
@@ -15,6 +17,8 @@ pub mod code;
 pub mod diff;
 pub mod document;
 pub mod effective;
+pub mod generate;
+pub mod rollout;
 pub mod rule;
 
 pub use assess::{assess, model_family, AssessInput, ItemAssessment, ItemStatus, StatusTally};
@@ -24,6 +28,7 @@ pub use document::{
     PolicyItems, PolicyMode, PolicySecrets, ResolvedItem,
 };
 pub use effective::{effective, Assignment, EffectiveItem, EffectivePolicy, Origin};
+pub use generate::GenerateRule;
 pub use rule::{DeviceAttributes, GroupRule};
 
 /// A certificate expiring within this many milliseconds is flagged by the assessment.

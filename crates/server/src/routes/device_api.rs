@@ -306,7 +306,7 @@ pub async fn fetch(
             })
             .collect(),
     };
-    let work = resolve_secrets(&state, tenant, &opened.sender_key, work).await?;
+    let work = resolve_secrets(&state, tenant, device, &opened.sender_key, work).await?;
     state
         .channel
         .answer(
@@ -397,11 +397,13 @@ fn seal_to_device(
 }
 
 /// `apply_settings` items name the secrets and certificates they carry (`resolve`); they are
-/// looked up in the policy version now and sealed to this printer, so the outbox never holds
-/// them and nothing between the server and the printer can read them.
+/// looked up in the policy version now (a secret unique per printer: this printer's own
+/// generated value) and sealed to this printer, so the outbox never holds them and nothing
+/// between the server and the printer can read them.
 async fn resolve_secrets(
     state: &AppState,
     tenant: printfleet_domain::TenantId,
+    device: printfleet_domain::DeviceId,
     device_pk: &PublicKey,
     mut work: Work,
 ) -> Result<Work, ApiError> {
@@ -432,7 +434,7 @@ async fn resolve_secrets(
         };
         let (public, secrets) = state
             .store
-            .apply_settings_payload(tenant, policy, version, &resolve)
+            .apply_settings_payload(tenant, device, policy, version, &resolve)
             .await?;
         if let Some(serde_json::Value::Object(settings)) = data.get_mut("settings") {
             settings.extend(public);

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod break_glass;
 pub mod compliance;
 pub mod device_api;
 pub mod device_state;
@@ -16,6 +17,7 @@ pub mod members;
 pub mod ops;
 pub mod policies;
 pub mod roles;
+pub mod rollouts;
 pub mod tenant;
 pub mod tokens;
 
@@ -97,6 +99,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::assignments))
         .routes(routes!(policies::assign))
         .routes(routes!(policies::unassign))
+        .routes(routes!(rollouts::list, rollouts::start))
+        .routes(routes!(rollouts::get))
+        .routes(routes!(rollouts::resume))
+        .routes(routes!(rollouts::cancel))
+        .routes(routes!(rollouts::rollback))
         .routes(routes!(dry_run::policy))
         .routes(routes!(dry_run::assignment))
         .routes(routes!(compliance::device))
@@ -106,6 +113,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(compliance::group))
         .routes(routes!(compliance::remediate_device))
         .routes(routes!(compliance::remediate_group))
+        .routes(routes!(break_glass::reveal))
+        .routes(routes!(break_glass::feed))
         .routes(routes!(compliance::set_rule))
         .routes(routes!(
             compliance::get_attributes,

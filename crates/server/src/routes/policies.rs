@@ -106,6 +106,11 @@ pub(crate) fn build(
                 enters_secrets = true;
                 ResolvedItem::Secret(s)
             }
+            ItemInput::Generate(rule) => {
+                // It decides every reached printer's value: as strong a right as entering one.
+                enters_secrets = true;
+                ResolvedItem::Generate(rule)
+            }
             ItemInput::Keep => ResolvedItem::Keep,
             ItemInput::Certificate(kind, upload) => {
                 let input = match upload {

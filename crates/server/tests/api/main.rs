@@ -10,3 +10,5 @@ mod matrix;
 mod people;
 mod policies;
 mod protocol;
+mod rollouts;
+mod unique_secrets;

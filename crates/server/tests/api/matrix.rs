@@ -290,6 +290,47 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
             ),
             [200, 200, 403, 404, 200, 404, 401],
         ),
+        // Staged roll-outs: read like the policy, changed like it (tenant-wide scope).
+        (
+            ("GET", "/api/v1/tenants/{tenant}/policies/{policy}/rollouts"),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/rollouts",
+            ),
+            [201, 201, 403, 403, 201, 404, 401],
+        ),
+        (
+            (
+                "GET",
+                "/api/v1/tenants/{tenant}/policies/{policy}/rollouts/{rollout}",
+            ),
+            [200, 200, 403, 200, 200, 404, 401],
+        ),
+        (
+            // The matrix's roll-out is halted for this row.
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/rollouts/{rollout}/resume",
+            ),
+            [200, 200, 403, 403, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/rollouts/{rollout}/cancel",
+            ),
+            [200, 200, 403, 403, 200, 404, 401],
+        ),
+        (
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/policies/{policy}/rollouts/{rollout}/rollback",
+            ),
+            [200, 200, 403, 403, 200, 404, 401],
+        ),
         (
             (
                 "GET",
@@ -329,6 +370,21 @@ fn table() -> BTreeMap<(&'static str, &'static str), Row> {
         (
             ("POST", "/api/v1/tenants/{tenant}/groups/{group}/remediate"),
             [200, 200, 403, 404, 200, 404, 401],
+        ),
+        (
+            // IT Admin: 404, the matrix printer has no generated value (the 200 is in
+            // unique_secrets.rs); API tokens can never re-authenticate.
+            (
+                "POST",
+                "/api/v1/tenants/{tenant}/devices/{device}/secrets/{setting}/reveal",
+            ),
+            [404, 403, 403, 403, 403, 404, 401],
+        ),
+        (
+            // The dashboard's feed (never a value): `secrets.reveal` or `reports.read`, which
+            // Printer Admins and their tokens hold too; the scoped one sees its groups' reveals.
+            ("GET", "/api/v1/tenants/{tenant}/break-glass"),
+            [200, 200, 200, 200, 200, 404, 401],
         ),
         (
             ("PUT", "/api/v1/tenants/{tenant}/groups/{group}/rule"),
@@ -398,9 +454,17 @@ fn body_for(
             "name": "Matrix baseline", "mode": "remediate",
             "settings": { "network.telnet.enabled": false }
         }),
+        ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/rollouts") => json!({
+            "change": { "name": "Matrix baseline", "mode": "remediate",
+                "settings": { "network.telnet.enabled": false } },
+            "plan": { "canary": { "percent": 10 }, "waves": [100], "halt_when_failed_percent": 10 }
+        }),
         ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments")
         | ("POST", "/api/v1/tenants/{tenant}/policies/{policy}/assignments/dry-run") => {
             json!({ "group": w.g2, "priority": 10 })
+        }
+        ("POST", "/api/v1/tenants/{tenant}/devices/{device}/secrets/{setting}/reveal") => {
+            json!({ "password": PASSWORD, "reason": "matrix" })
         }
         ("PUT", "/api/v1/tenants/{tenant}/groups/{group}/rule") => {
             json!({ "rule": { "all": true } })
@@ -486,6 +550,26 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
     let pa_ctx = app.ctx(w.printer_admin, w.a).await;
     let (token, token_secret) = app.store.token_create(&pa_ctx, "ci", None).await.unwrap();
     let policy = crate::helpers::policy_fixture(app, &it_ctx, w.g2).await;
+    let mut rollout = String::new();
+    if template.contains("{rollout}") {
+        let plan = serde_json::from_value(serde_json::json!({
+            "canary": { "percent": 50 }, "waves": [100], "halt_when_failed_percent": 10
+        }))
+        .unwrap();
+        rollout = app
+            .store
+            .rollout_start(&it_ctx, policy, plan, false)
+            .await
+            .unwrap()
+            .id;
+        if template.ends_with("/resume") {
+            sqlx::query("UPDATE rollouts SET state = 'halted' WHERE id = $1")
+                .bind(&rollout)
+                .execute(app.store.raw_pool())
+                .await
+                .unwrap();
+        }
+    }
     let user = match who {
         Who::ItAdmin => Some(w.it_admin),
         Who::PrinterAdmin => Some(w.printer_admin),
@@ -532,6 +616,8 @@ async fn call_in(app: &TestApp, w: &World, method: &str, template: &str, who: Wh
         .replace("{group}", &w.g2.to_string())
         .replace("{session}", &session_id)
         .replace("{policy}", &policy.to_string())
+        .replace("{rollout}", &rollout)
+        .replace("{setting}", "security.ews.admin_password")
         .replace("{from}", "1")
         .replace("{to}", "1");
     let client = reqwest::Client::new();

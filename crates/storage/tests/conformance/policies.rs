@@ -39,6 +39,7 @@ fn write(name: &str, telnet: bool, secret: Option<&str>) -> PolicyWrite {
             PolicyItem::Secret {
                 set_at_ms: 1,
                 set_by: "u".into(),
+                generate: None,
             },
         );
         secrets.0.insert(

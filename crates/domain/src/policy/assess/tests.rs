@@ -46,6 +46,7 @@ fn policy() -> PolicyItems {
         PolicyItem::Secret {
             set_at_ms: 1,
             set_by: "u".into(),
+            generate: None,
         },
     );
     p.insert(

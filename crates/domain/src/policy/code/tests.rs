@@ -109,6 +109,7 @@ fn stored_items_become_references() {
         PolicyItem::Secret {
             set_at_ms: 1,
             set_by: "u".into(),
+            generate: None,
         },
     );
     items.insert(
