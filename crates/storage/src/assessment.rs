@@ -567,6 +567,7 @@ impl Store {
         let existing: BTreeSet<GroupId> = self.ids_in(&mut w, t, "device_groups").await?;
         let policies: BTreeSet<PolicyId> = self.ids_in(&mut w, t, "policies").await?;
         let mut counts = CountDeltas::default();
+        let mut held = Vec::new();
         let mut gone = Vec::new();
         let mut assessed = Vec::with_capacity(devices.len());
         let (empty_state, no_groups, no_remediation) =
@@ -608,7 +609,7 @@ impl Store {
                     })
                 );
                 let secret = if unique {
-                    generated.get(&(d, id.to_string()))?
+                    &generated.get(&(d, id.to_string()))?.value
                 } else {
                     policy_secrets.get(&(o.policy, o.version))?.get(id)?
                 };
@@ -627,6 +628,18 @@ impl Store {
                 now_ms: now,
             });
             let stored = stored_items(items, &effective, old, now);
+            // A generated value the printer just proved it holds becomes the one a reveal
+            // falls back to (see `device_secrets`).
+            for i in &stored {
+                let id = &i.item.setting_id;
+                if let Some(g) = generated.get(&(d, id.clone())) {
+                    if i.item.status == ItemStatus::Compliant
+                        && g.held_generation != Some(g.generation)
+                    {
+                        held.push((d, id.clone(), g.generation));
+                    }
+                }
+            }
             let tally = StatusTally::of(stored.iter().map(|i| &i.item));
             let status = if stored.is_empty() {
                 ItemStatus::Compliant
@@ -655,6 +668,7 @@ impl Store {
             });
         }
         self.delete_compliance(&mut w, t, &gone).await?;
+        self.record_held(&mut w, t, &held).await?;
         self.write_history(&mut w, t, now, &catalogue.version, &assessed)
             .await?;
         self.write_compliance(&mut w, t, epoch, now, &catalogue.version, &assessed)

@@ -20,6 +20,12 @@ pub struct RevealedSecret {
     pub setting_id: String,
     pub value: String,
     pub generation: i64,
+    /// Whether the printer proved (by its verifier) that it holds `value`.
+    pub confirmed: bool,
+    /// When it has not: the last value it did prove it holds — what to try at its panel if it
+    /// has not applied the newer one (offline, or the apply failed) — and its generation.
+    pub last_confirmed_value: Option<String>,
+    pub last_confirmed_generation: Option<i64>,
     /// Always true: the value is replaced right after a reveal.
     pub rotation_scheduled: bool,
 }

@@ -59,7 +59,7 @@ pub async fn reveal(
         });
     }
     state.throttle.succeed(&key);
-    let (value, generation) = state
+    let revealed = state
         .store
         .secret_reveal(&ctx, d, &setting, &req.reason)
         .await?;
@@ -68,8 +68,11 @@ pub async fn reveal(
     let mut res = Json(wire::RevealedSecret {
         device: d,
         setting_id: setting,
-        value: value.into_inner(),
-        generation,
+        value: revealed.value.into_inner(),
+        generation: revealed.generation,
+        confirmed: revealed.confirmed,
+        last_confirmed_generation: revealed.last_confirmed.as_ref().map(|(_, g)| *g),
+        last_confirmed_value: revealed.last_confirmed.map(|(v, _)| v.into_inner()),
         rotation_scheduled: true,
     })
     .into_response();

@@ -415,6 +415,37 @@ async fn unique_passwords_rotation_and_break_glass(backend: Backend) {
     let (_, feed, _) = call(&app, &w, it, "GET", "break-glass", None).await;
     assert_eq!(feed["reveals"][0]["rotated_since"], true);
 
+    // A reveal after the printer proved its value: confirmed. The rotation that follows is not
+    // applied (the printer stays silent, as an offline one would): a second reveal shows the
+    // new value unconfirmed and, beside it, the value the printer still holds.
+    let (s, b, _) = call(
+        &app,
+        &w,
+        it,
+        "POST",
+        &path,
+        Some(json!({"password": PASSWORD, "reason": "vendor visit, second day"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["value"].as_str(), Some(v.as_str()));
+    assert_eq!(b["confirmed"], true, "{}", b["generation"]);
+    assert!(b["last_confirmed_value"].is_null());
+    status_until(&app, &w, &d0, "non_compliant").await;
+    let (s, b, _) = call(
+        &app,
+        &w,
+        it,
+        "POST",
+        &path,
+        Some(json!({"password": PASSWORD, "reason": "printer offline after the rotation"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_ne!(b["value"].as_str(), Some(v.as_str()));
+    assert_eq!(b["confirmed"], false);
+    assert_eq!(b["last_confirmed_value"].as_str(), Some(v.as_str()));
+
     // No generated value in any other answer, nor in the audit log or outbox.
     let (_, c0, _) = call(
         &app,
