@@ -65,6 +65,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         println!("  curl -s -b jar {url}/api/v1/me");
         println!();
         println!("{SIMULATED} simulated printers are enrolling and heartbeating: GET {url}/api/v1/tenants/<tenant id>/devices");
+        println!("The \"Baseline security\" policy gives each printer its own admin password; as IT Admin, reveal one (break-glass):");
+        println!("  POST {url}/api/v1/tenants/<tenant id>/devices/<device id>/secrets/security.ews.admin_password/reveal  {{\"password\":\"<yours>\",\"reason\":\"…\"}}");
+        println!("Try a change first: POST …/policies/<policy id>/dry-run (the body of PUT …/policies/<policy id>), or stage it: POST …/policies/<policy id>/rollouts");
         println!();
         println!("Stop with Ctrl-C.");
     })
@@ -172,14 +175,14 @@ async fn seed(cfg: &Config, store: &printfleet_storage::Store) -> anyhow::Result
     Ok(out)
 }
 
-/// The demo's baseline: every catalogue setting at its recommended secure value, and a random
-/// administrator password, remediated on every printer (a dynamic "All printers" group).
+/// The demo's baseline: every catalogue setting at its recommended secure value, and an
+/// administrator password unique to each printer (generated, rotated every 30 days), remediated
+/// on every printer (a dynamic "All printers" group).
 async fn baseline_policy(
     store: &printfleet_storage::Store,
     sys: &printfleet_domain::Ctx,
 ) -> anyhow::Result<()> {
     use printfleet_domain::policy::{self, PolicyMode, ResolvedItem};
-    use rand::Rng;
     let catalogue = printfleet_domain::catalogue::Catalogue::builtin()?;
     let mut items = std::collections::BTreeMap::new();
     for s in &catalogue.settings {
@@ -187,12 +190,14 @@ async fn baseline_policy(
             items.insert(s.id.to_string(), ResolvedItem::Value(v.clone()));
         }
     }
-    let password: String = (0..16)
-        .map(|_| char::from(OsRng.sample(rand::distributions::Alphanumeric)))
-        .collect();
+    // Unique per printer: Printfleet generates each printer's administrator password, sends it
+    // sealed to that printer only and rotates it monthly (break-glass reveals it).
     items.insert(
         "security.ews.admin_password".into(),
-        ResolvedItem::Secret(printfleet_domain::Redacted::new(password)),
+        ResolvedItem::Generate(policy::GenerateRule {
+            rotate_days: 30,
+            length: None,
+        }),
     );
     let (items, secrets) =
         policy::build_version(items, None, &sys.actor.audit_id(), store.now_ms())?;
@@ -212,7 +217,7 @@ async fn baseline_policy(
             sys,
             printfleet_storage::policies::PolicyWrite {
                 name: "Baseline security".into(),
-                description: Some("Every setting at the catalogue's recommended secure value; a unique-to-this-demo administrator password.".into()),
+                description: Some("Every setting at the catalogue's recommended secure value; a unique administrator password per printer, rotated every 30 days.".into()),
                 mode: PolicyMode::Remediate,
                 items,
                 secrets,

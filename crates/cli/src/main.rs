@@ -1,12 +1,14 @@
 //! `printfleet`: the one binary. `serve` runs the server, `demo` a loopback demo with sample
 //! users, `admin` the operator's tasks (bootstrap a tenant, rotate keys, verify the audit log),
-//! `policy` policies as code through the API.
+//! `policy` policies as code through the API, `secret` break-glass reveals of generated
+//! per-printer secrets.
 
 mod admin;
 mod bench;
 mod demo;
 mod policy;
 mod rollout;
+mod secret;
 mod simulate;
 
 use anyhow::Context;
@@ -83,6 +85,12 @@ enum Command {
     Rollout {
         #[command(subcommand)]
         task: rollout::Task,
+    },
+    /// Break-glass for generated per-printer secrets: reveal one printer's value (signs in as
+    /// you and re-authenticates with your password; audited, then rotated), list the reveals.
+    Secret {
+        #[command(subcommand)]
+        task: secret::Task,
     },
     /// Benchmarks on loopback against a fresh database (see docs/benchmarks.md).
     Bench {
@@ -202,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Policy { task } => return policy::run(task).await,
         Command::Rollout { task } => return rollout::run(task).await,
+        Command::Secret { task } => return secret::run(task).await,
         Command::Bench { target } => bench::run(target).await?,
         Command::Simulate(args) => simulate::run(args).await?,
         Command::Config { common, listen } => {

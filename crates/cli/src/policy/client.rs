@@ -68,38 +68,48 @@ fn token(args: &ApiArgs) -> anyhow::Result<Redacted<String>> {
     Ok(Redacted::new(t.to_string()))
 }
 
+/// An HTTP client for `server` (its base URL without a trailing `/`), trusting `ca_file` if
+/// given; plain http only to loopback, as credentials would cross the network in clear. Shared
+/// with `printfleet secret`.
+pub fn http_client(
+    server: &str,
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<(reqwest::Client, String)> {
+    let mut b = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("printfleet-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca_file {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("--ca-file: cannot read {}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("--ca-file: {} is not a PEM certificate", ca.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    let url = reqwest::Url::parse(server).context("--server: not a URL")?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    anyhow::ensure!(
+        url.scheme() == "https" || (url.scheme() == "http" && loopback),
+        "--server: must be an https:// URL (plain http only on loopback)"
+    );
+    Ok((
+        b.build().context("HTTP client")?,
+        server.trim_end_matches('/').to_string(),
+    ))
+}
+
 impl Client {
     pub fn new(args: &ApiArgs) -> anyhow::Result<Self> {
-        let mut b = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("printfleet-cli/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &args.ca_file {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("--ca-file: cannot read {}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("--ca-file: {} is not a PEM certificate", ca.display()))?;
-            b = b.add_root_certificate(cert);
-        }
-        let url = reqwest::Url::parse(&args.server).context("--server: not a URL")?;
-        // The token would cross the network in clear: plain http only to this machine.
-        let host = url.host_str().unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|a| a.is_loopback());
-        anyhow::ensure!(
-            url.scheme() == "https" || (url.scheme() == "http" && loopback),
-            "--server: must be an https:// URL (plain http only on loopback)"
-        );
+        let (http, server) = http_client(&args.server, args.ca_file.as_deref())?;
         let tenant: printfleet_domain::TenantId =
             args.tenant.parse().context("--tenant: not a tenant id")?;
         Ok(Self {
-            http: b.build().context("HTTP client")?,
-            base: format!(
-                "{}/api/v1/tenants/{tenant}",
-                args.server.trim_end_matches('/')
-            ),
+            http,
+            base: format!("{server}/api/v1/tenants/{tenant}"),
             token: token(args)?,
         })
     }

@@ -10,4 +10,5 @@ mod harness;
 mod plaintext;
 mod policy_code;
 mod rollout;
+mod secret;
 mod simulate;
