@@ -37,3 +37,8 @@ CREATE TABLE secret_reveals (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX secret_reveals_at ON secret_reveals (tenant_id, at);
+
+-- The data key version of each policy version's secrets, so rolling the tenant's data key can
+-- find and re-encrypt them as it does every other encrypted field. NULL (versions saved
+-- before): unknown, re-encrypted by the next roll.
+ALTER TABLE policy_versions ADD COLUMN secrets_key_version BIGINT;

@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod policies;
 pub mod provision;
 pub mod rekey;
+mod rekey_secrets;
 pub mod resolver;
 pub mod roles;
 pub mod rollouts;

@@ -115,21 +115,20 @@ impl Store {
         p: &PolicyWrite,
         now: i64,
     ) -> Result<(), StoreError> {
-        let sealed = if p.secrets.0.is_empty() {
-            None
+        let (sealed, key_version) = if p.secrets.0.is_empty() {
+            (None, None)
         } else {
-            Some(
-                self.seal_json(
+            let (sealed, key_version) = self
+                .seal_json(
                     &tenant_scope(ctx.tenant),
                     &secrets_place(ctx.tenant, id, version),
                     &p.secrets,
                 )
-                .await?
-                .0,
-            )
+                .await?;
+            (Some(sealed), Some(key_version))
         };
         sqlx::query(
-            "INSERT INTO policy_versions (tenant_id, policy_id, version, items, secrets, catalogue_version, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO policy_versions (tenant_id, policy_id, version, items, secrets, catalogue_version, created_by, created_at, secrets_key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(ctx.tenant.to_string())
         .bind(id.to_string())
@@ -139,6 +138,7 @@ impl Store {
         .bind(&p.catalogue_version)
         .bind(ctx.actor.audit_id())
         .bind(now)
+        .bind(key_version)
         .execute(&mut *w.tx)
         .await?;
         Ok(())

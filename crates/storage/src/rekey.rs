@@ -144,6 +144,9 @@ impl Store {
                     done += 1;
                 }
                 self.commit(w).await?;
+                done += self
+                    .reencrypt_policy_secrets(t, &scope, active, batch)
+                    .await?;
                 let rows = sqlx::query("SELECT id, email FROM invitations WHERE tenant_id = $1 AND key_version < $2 LIMIT $3")
                     .bind(t.to_string())
                     .bind(active)
@@ -214,7 +217,7 @@ impl Store {
         self.keys.forget_active(&scope);
         let (active, _) = self.keys.active(&self.pool, &scope).await?;
         let n: i64 = match tenant {
-            Some(t) => sqlx::query("SELECT (SELECT COUNT(*) FROM tenants WHERE id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM invitations WHERE tenant_id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND secrets_key_version < $2)")
+            Some(t) => sqlx::query("SELECT (SELECT COUNT(*) FROM tenants WHERE id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM invitations WHERE tenant_id = $1 AND key_version < $2) + (SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND secrets_key_version < $2) + (SELECT COUNT(*) FROM policy_versions WHERE tenant_id = $1 AND secrets IS NOT NULL AND (secrets_key_version IS NULL OR secrets_key_version < $2)) + (SELECT COUNT(*) FROM device_secrets WHERE tenant_id = $1 AND (key_version < $2 OR (held_value IS NOT NULL AND held_key_version < $2)))")
                 .bind(t.to_string())
                 .bind(active)
                 .fetch_one(&self.pool)

@@ -446,6 +446,24 @@ async fn unique_passwords_rotation_and_break_glass(backend: Backend) {
     assert_eq!(b["confirmed"], false);
     assert_eq!(b["last_confirmed_value"].as_str(), Some(v.as_str()));
 
+    // Rolling the tenant's data key re-encrypts the generated values (current and held) like
+    // every other field; they still open.
+    app.store.roll_data_key(Some(w.a)).await.unwrap();
+    assert!(app.store.stale_fields(Some(w.a)).await.unwrap() > 0);
+    while app.store.reencrypt_batch(Some(w.a), 10).await.unwrap() > 0 {}
+    assert_eq!(app.store.stale_fields(Some(w.a)).await.unwrap(), 0);
+    let (s, b, _) = call(
+        &app,
+        &w,
+        it,
+        "POST",
+        &path,
+        Some(json!({"password": PASSWORD, "reason": "after the key roll"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["last_confirmed_value"].as_str(), Some(v.as_str()), "{b}");
+
     // No generated value in any other answer, nor in the audit log or outbox.
     let (_, c0, _) = call(
         &app,

@@ -86,6 +86,18 @@ async fn check_policy_versions_and_secrets(h: &Harness) {
         s.get("security.ldap.bind_password").unwrap().expose(),
         SECRET
     );
+    // Rolling the tenant's data key re-encrypts the versions' secrets like every other field,
+    // and they still open.
+    let stale_before = h.store.stale_fields(Some(h.a)).await.unwrap();
+    h.store.roll_data_key(Some(h.a)).await.unwrap();
+    assert!(h.store.stale_fields(Some(h.a)).await.unwrap() >= stale_before + 2);
+    while h.store.reencrypt_batch(Some(h.a), 10).await.unwrap() > 0 {}
+    assert_eq!(h.store.stale_fields(Some(h.a)).await.unwrap(), 0);
+    let s = h.store.policy_current_secrets(&a, p.id).await.unwrap();
+    assert_eq!(
+        s.get("security.ldap.bind_password").unwrap().expose(),
+        SECRET
+    );
     assert!(matches!(
         h.store.policy_create(&a, write("Base", true, None)).await,
         Err(StoreError::Conflict {
