@@ -591,3 +591,36 @@ async fn a_good_canary_advances_to_full_compliance_and_rolls_back() {
     assert_eq!(audited.len(), 1);
     app.stop().await;
 }
+
+/// A canary that stops answering: its printers are sent the change but never fetch it. Once
+/// `response_timeout_s` has passed they count as not responding, and the roll-out halts before
+/// the second wave as it does for failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_canary_halts_as_not_responding() {
+    let app = spawn_app_with(Options::default()).await;
+    let w = world(&app).await;
+    let Setup {
+        api,
+        mut fleet,
+        policy,
+        canary_group,
+    } = setup(&app, &w, 6, 2, false).await;
+    let started = api
+        .ok(
+            "POST",
+            &format!("policies/{policy}/rollouts"),
+            Some(json!({"change": change(), "plan": {
+                "canary": {"group": canary_group}, "waves": [100],
+                "halt_when_failed_percent": 10, "response_timeout_s": 30}})),
+        )
+        .await;
+    let id = started["rollout"]["id"].as_str().unwrap().to_string();
+    let path = format!("policies/{policy}/rollouts/{id}");
+    // No printer answers: only time passes.
+    let r = drive_until(&api, &mut fleet[..0], &path, |r| r["state"] != "active").await;
+    assert_eq!(r["state"], "halted", "{r:#}");
+    assert_eq!(tally(&r, 0, "not_responding"), 2, "{r:#}");
+    assert_eq!(tally(&r, 0, "failed"), 0, "{r:#}");
+    let canary: BTreeSet<String> = fleet[..2].iter().map(|p| p.id.clone()).collect();
+    assert_eq!(sent_to(&app).await, canary, "only the canary got work");
+}
