@@ -62,6 +62,10 @@ pub enum AuditAction {
     RolloutRolledBack,
     /// An admin stopped a roll-out.
     RolloutCancelled,
+    /// A wave passed and the roll-out driver released the next one (or completed the
+    /// roll-out): decisions taken without an admin are recorded too.
+    RolloutWaveReleased,
+    RolloutCompleted,
 }
 
 impl AuditAction {
@@ -114,6 +118,8 @@ impl AuditAction {
             AuditAction::RolloutResumed => "rollout_resumed",
             AuditAction::RolloutRolledBack => "rollout_rolled_back",
             AuditAction::RolloutCancelled => "rollout_cancelled",
+            AuditAction::RolloutWaveReleased => "rollout_wave_released",
+            AuditAction::RolloutCompleted => "rollout_completed",
         }
     }
 }

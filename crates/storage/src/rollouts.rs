@@ -976,15 +976,34 @@ impl Store {
             let n = u64::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
             add(&mut tally, &r.try_get::<String, _>(0)?, n);
         }
+        let passed = |action: AuditAction| AuditEvent {
+            actor: Actor::System,
+            action,
+            target: format!("policy:{}", rec.policy),
+            source: None,
+            detail: serde_json::json!({ "rollout": id, "version": rec.version, "wave_passed": wave, "tally": &tally }),
+        };
         let out = match rollout::verdict(wave, &tally, &rec.plan) {
             WaveVerdict::Running => Driven::Running,
             WaveVerdict::Passed if wave >= rec.plan.last_wave() => {
                 self.set_state(&mut w, t, id, RolloutState::Completed, now)
                     .await?;
+                self.append_audit(
+                    &mut w,
+                    &tenant_chain(t),
+                    passed(AuditAction::RolloutCompleted),
+                )
+                .await?;
                 Driven::Completed
             }
             WaveVerdict::Passed => {
                 self.release_wave(&mut w, t, id, wave + 1, now).await?;
+                self.append_audit(
+                    &mut w,
+                    &tenant_chain(t),
+                    passed(AuditAction::RolloutWaveReleased),
+                )
+                .await?;
                 Driven::Released(wave + 1)
             }
             WaveVerdict::Halt(mut reason) => {

@@ -485,9 +485,16 @@ async fn a_failing_canary_halts_before_the_second_wave(backend: Backend) {
             .await
             .unwrap();
     let actions: Vec<String> = actions.into_iter().map(|(a,)| a).collect();
+    // The waves the driver released by itself and the completion are audited too.
     assert_eq!(
         actions,
-        vec!["rollout_started", "rollout_halted", "rollout_resumed"]
+        vec![
+            "rollout_started",
+            "rollout_halted",
+            "rollout_resumed",
+            "rollout_wave_released",
+            "rollout_completed"
+        ]
     );
     app.stop().await;
 }
