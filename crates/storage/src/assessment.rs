@@ -513,17 +513,7 @@ impl Store {
             }
         }
         // Unique per-printer secrets (`device_secrets`): does any policy in force generate one?
-        let has_generated = items_by_policy.values().any(|i| {
-            i.values().any(|x| {
-                matches!(
-                    x,
-                    PolicyItem::Secret {
-                        generate: Some(_),
-                        ..
-                    }
-                )
-            })
-        });
+        let has_generated = crate::device_secrets::any_generated(&items_by_policy);
         // Verifier keys of printers that reported a verifier for a secret.
         let mut verifier_keys = BTreeMap::new();
         for (d, (state, _)) in &states {
@@ -547,19 +537,20 @@ impl Store {
         let groups = self
             .refresh_groups(&mut w, t, &rules, &attrs, devices)
             .await?;
+        // Each live printer's effective policy, once: its generated values and its assessment
+        // both follow from it.
+        let no_groups = BTreeSet::new();
+        let effective_of: BTreeMap<DeviceId, EffectivePolicy> = live
+            .iter()
+            .map(|d| {
+                let in_groups = groups.get(d).unwrap_or(&no_groups);
+                let e = policy::effective(in_groups, &assignments, |p| items_by_policy.get(&p));
+                (*d, e)
+            })
+            .collect();
         // Each printer's own generated values, generated or rotated here when due.
         let generated = self
-            .generated_for_batch(
-                &mut w,
-                catalogue,
-                t,
-                devices,
-                &live,
-                &groups,
-                &assignments,
-                &items_by_policy,
-                now,
-            )
+            .generated_for_batch(&mut w, catalogue, t, devices, &effective_of, now)
             .await?;
         let previous = self.previous_of(&mut w, t, devices).await?;
         let remediations = self.remediations_of(&mut w, t, devices).await?;
@@ -570,8 +561,7 @@ impl Store {
         let mut held = Vec::new();
         let mut gone = Vec::new();
         let mut assessed = Vec::with_capacity(devices.len());
-        let (empty_state, no_groups, no_remediation) =
-            (DeviceState::default(), BTreeSet::new(), Remediation::none());
+        let (empty_state, no_remediation) = (DeviceState::default(), Remediation::none());
         for &d in devices {
             let prev = previous.get(&d);
             let old = prev.map(|p| p.items.as_slice()).unwrap_or(&[]);
@@ -593,7 +583,10 @@ impl Store {
                 continue;
             }
             let in_groups = groups.get(&d).unwrap_or(&no_groups);
-            let effective = policy::effective(in_groups, &assignments, |p| items_by_policy.get(&p));
+            // Every live printer has one (computed above).
+            let Some(effective) = effective_of.get(&d) else {
+                return Err(StoreError::Corrupt(format!("no effective policy for {d}")));
+            };
             let (state, received_at) = states
                 .get(&d)
                 .map(|(s, r)| (s, *r))
@@ -622,12 +615,12 @@ impl Store {
             let items = policy::assess(&AssessInput {
                 catalogue,
                 state,
-                effective: &effective,
+                effective,
                 expected_verifier: &expected,
                 refused_unsupported: &remediation.unsupported,
                 now_ms: now,
             });
-            let stored = stored_items(items, &effective, old, now);
+            let stored = stored_items(items, effective, old, now);
             // A generated value the printer just proved it holds becomes the one a reveal
             // falls back to (see `device_secrets`).
             for i in &stored {

@@ -26,6 +26,18 @@ impl Store {
         ))
     }
 
+    /// Opens a field and seals it again, at the same place, under the scope's active key (key
+    /// rotation). Returns the new ciphertext and its key version.
+    pub(crate) async fn reseal(
+        &self,
+        scope: &str,
+        place: &str,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, i64), StoreError> {
+        let v: serde_json::Value = self.open_json(scope, place, sealed).await?;
+        self.seal_json(scope, place, &v).await
+    }
+
     pub(crate) async fn open_json<T: DeserializeOwned>(
         &self,
         scope: &str,

@@ -16,14 +16,12 @@ use crate::users::password_place;
 use crate::{Store, StoreError};
 use printfleet_domain::audit::AuditAction;
 use printfleet_domain::catalogue::Catalogue;
-use printfleet_domain::policy::{
-    self, generate, Assignment, GenerateRule, PolicyItem, PolicyItems,
-};
+use printfleet_domain::policy::{generate, EffectivePolicy, GenerateRule, PolicyItem, PolicyItems};
 use printfleet_domain::validation::ValidationError;
-use printfleet_domain::{Ctx, DeviceId, GroupId, Permission, PolicyId, Redacted, TenantId};
+use printfleet_domain::{Ctx, DeviceId, Permission, PolicyId, Redacted, TenantId};
 use rand::rngs::OsRng;
 use sqlx::Row;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Longest reason a break-glass reveal may give, in characters.
 pub const MAX_REASON_LEN: usize = 500;
@@ -75,6 +73,21 @@ pub struct Revealed {
     pub last_confirmed: Option<(Redacted<String>, i64)>,
 }
 
+/// Whether any of these policies generates a per-printer value.
+pub(crate) fn any_generated(items_by_policy: &BTreeMap<PolicyId, PolicyItems>) -> bool {
+    items_by_policy.values().any(|items| {
+        items.values().any(|i| {
+            matches!(
+                i,
+                PolicyItem::Secret {
+                    generate: Some(_),
+                    ..
+                }
+            )
+        })
+    })
+}
+
 /// A reveal's reason: required, trimmed, bounded, no control characters.
 pub fn checked_reason(reason: &str) -> Result<String, ValidationError> {
     let r = reason.trim();
@@ -100,6 +113,25 @@ pub fn checked_reason(reason: &str) -> Result<String, ValidationError> {
 }
 
 impl Store {
+    /// Opens one generated value (bound to its printer, setting and generation).
+    async fn open_value(
+        &self,
+        t: TenantId,
+        d: DeviceId,
+        setting: &str,
+        generation: i64,
+        sealed: &[u8],
+    ) -> Result<Redacted<String>, StoreError> {
+        let v: String = self
+            .open_json(
+                &tenant_scope(t),
+                &value_place(t, d, setting, generation),
+                sealed,
+            )
+            .await?;
+        Ok(Redacted::new(v))
+    }
+
     async fn device_secret_rows(
         &self,
         w: &mut WriteTx,
@@ -164,12 +196,8 @@ impl Store {
             let key = (*d, setting.clone());
             let current = existing.get(&key);
             if let Some(r) = current.filter(|r| !rule.is_due(r.created_at, r.rotate_at, now)) {
-                let value: String = self
-                    .open_json(
-                        &scope,
-                        &value_place(t, *d, setting, r.generation),
-                        &r.sealed,
-                    )
+                let value = self
+                    .open_value(t, *d, setting, r.generation, &r.sealed)
                     .await?;
                 if r.rotate_at.is_none() {
                     // Generated for the printer again: back on the schedule.
@@ -184,7 +212,7 @@ impl Store {
                 out.insert(
                     key,
                     Generated {
-                        value: Redacted::new(value),
+                        value,
                         generation: r.generation,
                         held_generation: r.held_generation,
                     },
@@ -251,34 +279,32 @@ impl Store {
         Ok(())
     }
 
-    /// For an assessment batch: the generated values every live printer of `live` needs under
-    /// its effective policy (computed as the assessor does), generated or rotated as due. When
-    /// no policy in force generates anything, only stops the rotation of values the batch's
-    /// printers may still hold (one statement).
-    #[allow(clippy::too_many_arguments)]
+    /// For an assessment batch: the generated values every live printer needs under its
+    /// effective policy (`effective_of`, computed once by the assessor), generated or rotated
+    /// as due. When none needs one, only stops the rotation of values the batch's printers may
+    /// still hold (one statement).
     pub(crate) async fn generated_for_batch(
         &self,
         w: &mut WriteTx,
         catalogue: &Catalogue,
         t: TenantId,
         devices: &[DeviceId],
-        live: &BTreeSet<DeviceId>,
-        groups: &BTreeMap<DeviceId, BTreeSet<GroupId>>,
-        assignments: &[Assignment],
-        items_by_policy: &BTreeMap<PolicyId, PolicyItems>,
+        effective_of: &BTreeMap<DeviceId, EffectivePolicy>,
         now: i64,
     ) -> Result<BTreeMap<(DeviceId, String), Generated>, StoreError> {
-        if !items_by_policy.values().any(|items| {
-            items.values().any(|i| {
-                matches!(
-                    i,
-                    PolicyItem::Secret {
-                        generate: Some(_),
-                        ..
-                    }
-                )
-            })
-        }) {
+        let mut wanted = BTreeMap::new();
+        for (d, effective) in effective_of {
+            for (id, e) in effective {
+                if let PolicyItem::Secret {
+                    generate: Some(rule),
+                    ..
+                } = &e.item
+                {
+                    wanted.insert((*d, id.clone()), *rule);
+                }
+            }
+        }
+        if wanted.is_empty() {
             for chunk in devices.chunks(500) {
                 let sql = format!(
                     "UPDATE device_secrets SET rotate_at = NULL WHERE tenant_id = $1 AND rotate_at IS NOT NULL AND device_id IN ({})",
@@ -291,21 +317,6 @@ impl Store {
                 q.execute(&mut *w.tx).await?;
             }
             return Ok(BTreeMap::new());
-        }
-        let no_groups = BTreeSet::new();
-        let mut wanted = BTreeMap::new();
-        for d in live {
-            let in_groups = groups.get(d).unwrap_or(&no_groups);
-            let effective = policy::effective(in_groups, assignments, |p| items_by_policy.get(&p));
-            for (id, e) in effective {
-                if let PolicyItem::Secret {
-                    generate: Some(rule),
-                    ..
-                } = e.item
-                {
-                    wanted.insert((*d, id), rule);
-                }
-            }
         }
         self.generated_secrets(w, catalogue, t, devices, &wanted, now)
             .await
@@ -327,14 +338,9 @@ impl Store {
         let Some(r) = r else { return Ok(None) };
         let sealed: Vec<u8> = r.try_get(0)?;
         let generation: i64 = r.try_get(1)?;
-        let value: String = self
-            .open_json(
-                &tenant_scope(t),
-                &value_place(t, d, setting, generation),
-                &sealed,
-            )
-            .await?;
-        Ok(Some(Redacted::new(value)))
+        Ok(Some(
+            self.open_value(t, d, setting, generation, &sealed).await?,
+        ))
     }
 
     /// The rotation sweep: marks every printer holding a generated value whose rotation time
@@ -421,22 +427,13 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let sealed: Vec<u8> = r.try_get(0)?;
         let generation: i64 = r.try_get(1)?;
-        let value: String = self
-            .open_json(
-                &tenant_scope(t),
-                &value_place(t, d, setting, generation),
-                &sealed,
-            )
-            .await?;
+        let value = self.open_value(t, d, setting, generation, &sealed).await?;
         let held_sealed: Option<Vec<u8>> = r.try_get(2)?;
         let held_generation: Option<i64> = r.try_get(3)?;
         let confirmed = held_generation == Some(generation);
         let last_confirmed = match (held_sealed, held_generation) {
             (Some(sealed), Some(g)) if !confirmed => {
-                let v: String = self
-                    .open_json(&tenant_scope(t), &value_place(t, d, setting, g), &sealed)
-                    .await?;
-                Some((Redacted::new(v), g))
+                Some((self.open_value(t, d, setting, g, &sealed).await?, g))
             }
             _ => None,
         };
@@ -472,7 +469,7 @@ impl Store {
         self.append_audit(&mut w, &tenant_chain(t), ev).await?;
         self.commit(w).await?;
         Ok(Revealed {
-            value: Redacted::new(value),
+            value,
             generation,
             confirmed,
             last_confirmed,

@@ -105,8 +105,7 @@ impl Store {
                     let place = format!("tenants.contact:{t}");
                     let sealed: Option<Vec<u8>> = r.try_get(0)?;
                     let Some(sealed) = sealed else { continue };
-                    let v: serde_json::Value = self.open_json(&scope, &place, &sealed).await?;
-                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    let (new, version) = self.reseal(&scope, &place, &sealed).await?;
                     let mut w = self.begin_write().await?;
                     // Compare-and-swap: a write that landed since the read wins.
                     sqlx::query("UPDATE tenants SET contact = $1, key_version = $2 WHERE id = $3 AND contact = $4")
@@ -131,8 +130,7 @@ impl Store {
                         crate::codec::parse_id("devices.id", &r.try_get::<String, _>(0)?)?;
                     let place = crate::enrolment::secrets_place(t, id);
                     let old: Vec<u8> = r.try_get(1)?;
-                    let v: serde_json::Value = self.open_json(&scope, &place, &old).await?;
-                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    let (new, version) = self.reseal(&scope, &place, &old).await?;
                     sqlx::query("UPDATE devices SET secrets = $1, secrets_key_version = $2 WHERE tenant_id = $3 AND id = $4 AND secrets = $5")
                         .bind(new)
                         .bind(version)
@@ -158,8 +156,7 @@ impl Store {
                     let id: String = r.try_get(0)?;
                     let place = format!("invitations.email:{t}:{id}");
                     let old: Vec<u8> = r.try_get(1)?;
-                    let v: String = self.open_json(&scope, &place, &old).await?;
-                    let (new, version) = self.seal_json(&scope, &place, &v).await?;
+                    let (new, version) = self.reseal(&scope, &place, &old).await?;
                     sqlx::query("UPDATE invitations SET email = $1, key_version = $2 WHERE tenant_id = $3 AND id = $4 AND email = $5")
                         .bind(new)
                         .bind(version)

@@ -33,8 +33,7 @@ impl Store {
             let version: i64 = r.try_get(1)?;
             let old: Vec<u8> = r.try_get(2)?;
             let place = secrets_place(t, p, version);
-            let v: serde_json::Value = self.open_json(scope, &place, &old).await?;
-            let (new, key_version) = self.seal_json(scope, &place, &v).await?;
+            let (new, key_version) = self.reseal(scope, &place, &old).await?;
             sqlx::query("UPDATE policy_versions SET secrets = $1, secrets_key_version = $2 WHERE tenant_id = $3 AND policy_id = $4 AND version = $5 AND secrets = $6")
                 .bind(new)
                 .bind(key_version)
@@ -63,13 +62,12 @@ impl Store {
             let held_generation: Option<i64> = r.try_get(4)?;
             let held_old: Option<Vec<u8>> = r.try_get(5)?;
             let place = value_place(t, d, &setting, generation);
-            let v: serde_json::Value = self.open_json(scope, &place, &old).await?;
-            let (new, key_version) = self.seal_json(scope, &place, &v).await?;
+            let (new, key_version) = self.reseal(scope, &place, &old).await?;
             let (held_new, held_key_version) = match (held_generation, &held_old) {
                 (Some(g), Some(sealed)) => {
-                    let place = value_place(t, d, &setting, g);
-                    let v: serde_json::Value = self.open_json(scope, &place, sealed).await?;
-                    let (n, k) = self.seal_json(scope, &place, &v).await?;
+                    let (n, k) = self
+                        .reseal(scope, &value_place(t, d, &setting, g), sealed)
+                        .await?;
                     (Some(n), Some(k))
                 }
                 _ => (None, None),
