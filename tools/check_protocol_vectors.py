@@ -11,7 +11,11 @@ them with its own implementation of the shape checks of §7.2 and checks that th
 payloads give the documented code and field. For printer policies (§7.8, §7.9) it recomputes
 the secret verifiers with Python's hmac, opens the apply_settings work, the secrets sealed in it,
 the acknowledgement with per-setting results and the check-in proving the secrets, and checks
-the refused apply_settings data and sealed secrets.
+the refused apply_settings data and sealed secrets. For sessions (§2.8) it opens the sealed
+check-in that opens the session, exports the session id and secrets from its HPKE context,
+opens the up session body and the down answer with its own ChaCha20-Poly1305 and nonce
+construction, runs the documented session checks (structure, session known, freshness,
+authentication, window of 64) on the refused bodies and replays the window steps.
 
     pip install pyhpke cryptography
     python3 tools/check_protocol_vectors.py docs/protocol-vectors.json
@@ -860,6 +864,171 @@ def check_policy(pol, keys):
         print(f"ok   invalid apply secrets {v['name']}: {got}")
 
 
+# ---- sessions (§2.8) ---------------------------------------------------------------------------
+SESSION_SUITE = 0x02
+SESSION_ID_LEN = 16
+SESSION_HEADER_LEN = 3 + 1 + 1 + 1 + SESSION_ID_LEN + 8 + 8
+MIN_SESSION_BODY_LEN = SESSION_HEADER_LEN + TAG_LEN
+SESSION_WINDOW = 64
+SESSION_MAX_SEQ = 1 << 20
+SESSION_EXPORTS = [  # name, exporter context (label), length
+    ("session_id", b"printfleet session v1 id", SESSION_ID_LEN),
+    ("up_key", b"printfleet session v1 up key", 32),
+    ("up_nonce", b"printfleet session v1 up nonce", 12),
+    ("down_key", b"printfleet session v1 down key", 32),
+    ("down_nonce", b"printfleet session v1 down nonce", 12),
+]
+
+
+def open_session_opening(body, recipient_sk, sender_pk):
+    """Opens a sealed body as its receiver and exports the session from its HPKE context (RFC
+    9180 §5.3): (plaintext, {name: value}), or (None, None) when it does not open."""
+    header, enc, ct = body[:HEADER_LEN], body[HEADER_LEN:HEADER_LEN + ENC_LEN], body[HEADER_LEN + ENC_LEN:]
+    try:
+        skr = SUITE.kem.deserialize_private_key(recipient_sk)
+        pks = SUITE.kem.deserialize_public_key(sender_pk)
+        ctx = SUITE.create_recipient_context(enc, skr, info=INFO, pks=pks)
+        pt = ctx.open(ct, aad=header)
+    except Exception:  # noqa: BLE001 - any HPKE failure
+        return None, None
+    return pt, {name: ctx.export(label, n) for name, label, n in SESSION_EXPORTS}
+
+
+def session_nonce(base, seq):
+    return base[:4] + bytes(a ^ b for a, b in zip(base[4:], seq.to_bytes(8, "big")))
+
+
+class SeqWindow:
+    """The up sequence numbers a receiver took in one session: each once, none 0 or beyond the
+    maximum, none 64 or more below the highest taken."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def accept(self, seq, record=True):
+        highest = max(self.taken, default=0)
+        if seq == 0 or seq > SESSION_MAX_SEQ or seq in self.taken or seq + SESSION_WINDOW <= highest:
+            return False
+        if record:
+            self.taken.add(seq)
+        return True
+
+
+def open_session_body(body, sessions, direction, now_ms, window=None):
+    """The receiver's checks of a session body, in order: structure, session known, freshness,
+    authentication, then (up bodies, `window` given) the sequence window. `sessions` maps the
+    ids the receiver holds to their exported values. Returns (error, (header fields, plaintext))."""
+    if len(body) > MAX_BODY_LEN:
+        return "oversized", None
+    if len(body) < 5:
+        return "truncated", None
+    if body[0:3] != MAGIC:
+        return "bad_magic", None
+    if body[3] != VERSION:
+        return "bad_version", None
+    if body[4] != SESSION_SUITE:
+        return "unknown_suite", None
+    if len(body) < MIN_SESSION_BODY_LEN:
+        return "truncated", None
+    if body[5] not in MESSAGE_TYPES:
+        return "unknown_type", None
+    sid = body[6:22]
+    seq = int.from_bytes(body[22:30], "big")
+    ts = int.from_bytes(body[30:38], "big")
+    s = sessions.get(sid)
+    if s is None:
+        return "unknown_session", None
+    if not (now_ms - MAX_SKEW_MS <= ts <= now_ms + MAX_SKEW_MS):
+        return "stale", None
+    key, base = (s["up_key"], s["up_nonce"]) if direction == "up" else (s["down_key"], s["down_nonce"])
+    try:
+        pt = ChaCha20Poly1305(key).decrypt(session_nonce(base, seq), body[SESSION_HEADER_LEN:], body[:SESSION_HEADER_LEN])
+    except Exception:  # noqa: BLE001 - InvalidTag
+        return "tampered", None
+    if window is not None and not window.accept(seq):
+        return "replayed", None
+    return None, ((body[5], sid, seq, ts), pt)
+
+
+def check_sessions(sess, keys):
+    check((sess["suite"], sess["header_len"], sess["min_body_len"]) == (SESSION_SUITE, SESSION_HEADER_LEN, MIN_SESSION_BODY_LEN), "session suite and lengths")
+    check((sess["seq_window"], sess["max_seq"]) == (SESSION_WINDOW, SESSION_MAX_SEQ), "session window and maximum seq")
+    # The opening: an ordinary sealed check_in from the printer, opened by the server.
+    o = sess["opening"]
+    body = check_body_fields(o, keys)
+    check(body[4] == SUITE_ID and body[5] == 0x02 and (o["sender"], o["recipient"]) == ("printer", "server"), "opening: sealed check_in, printer to server")
+    err, pt = Opener().open(body, *keys["server"], keys["printer"][1], o["now_ms"])
+    check(err is None and pt is not None and pt.hex() == o["plaintext_hex"], f"opening opens ({err})")
+    pt, exported = open_session_opening(body, keys["server"][0], keys["printer"][1])
+    check(pt is not None and json.loads(pt.decode("utf-8")) == o["plaintext_json"], "opening: plaintext JSON")
+    check(pt is not None and shape(0x02, pt) is None, "opening: passes the shape checks")
+    exported = exported or {}
+    names = [e["name"] for e in sess["exported"]]
+    check(names == [n for n, _, _ in SESSION_EXPORTS], f"exported values: {names}")
+    for e, (name, label, n) in zip(sess["exported"], SESSION_EXPORTS):
+        check(e["label"].encode("ascii") == h(e["label_hex"]) == label and e["length"] == n, f"export {name}: label and length")
+        got = exported.get(name, b"")
+        check(len(got) == n and got.hex() == e["value_hex"], f"export {name}: Export(label, {n})")
+        print(f"ok   session export {name}: {n} bytes")
+    sid = exported.get("session_id", b"")
+    held = {sid: exported}
+    # The exchange: the up body opens for the server, the down body for the printer.
+    opened = {}
+    for v in sess["valid"]:
+        name, d = v["name"], v["direction"]
+        body = h(v["body_hex"])
+        hd = v["header"]
+        check(body[:SESSION_HEADER_LEN].hex() == v["header_hex"], f"{name}: header is the first 38 bytes")
+        check(body[0:3] == h(hd["magic_hex"]) == MAGIC and (body[3], body[4], body[5]) == (hd["version"], hd["suite"], hd["message_type"]) == (VERSION, SESSION_SUITE, body[5]), f"{name}: magic/version/suite/type")
+        check(body[6:22] == h(hd["session_id_hex"]) == sid, f"{name}: session id is the exported one")
+        seq, ts = int.from_bytes(body[22:30], "big"), int.from_bytes(body[30:38], "big")
+        check((seq, ts) == (hd["seq"], hd["timestamp_ms"]), f"{name}: seq and timestamp")
+        check(sid[:8].hex() + seq.to_bytes(8, "big").hex() == v["message_id_hex"], f"{name}: message id")
+        base = exported.get("up_nonce" if d == "up" else "down_nonce", bytes(12))
+        check(session_nonce(base, seq).hex() == v["nonce_hex"], f"{name}: nonce")
+        check(body[SESSION_HEADER_LEN:].hex() == v["ciphertext_hex"] and len(body) == MIN_SESSION_BODY_LEN + len(h(v["plaintext_hex"])), f"{name}: ciphertext and length")
+        want_dir = ("printer", "server") if d == "up" else ("server", "printer")
+        check((v["sender"], v["recipient"]) == want_dir, f"{name}: direction {d}")
+        err, got = open_session_body(body, held, d, v["now_ms"], SeqWindow() if d == "up" else None)
+        check(err is None and got is not None and got[1].hex() == v["plaintext_hex"], f"{name}: opens to the plaintext ({err})")
+        # The other direction's key does not open it.
+        other = "down" if d == "up" else "up"
+        check(open_session_body(body, held, other, v["now_ms"])[0] == "tampered", f"{name}: does not open as {other}")
+        if got is None:
+            continue
+        m = json.loads(got[1].decode("utf-8"))
+        check(m == v["plaintext_json"], f"{name}: plaintext JSON")
+        check(shape(body[5], got[1]) is None, f"{name}: passes the shape checks ({shape(body[5], got[1])})")
+        opened[d] = (v["message_id_hex"], seq, body[5], m)
+        print(f"ok   session body {name}: {len(body)} bytes, plaintext {len(got[1])} bytes")
+    if {"up", "down"} <= opened.keys():
+        up_id, up_seq, up_type, ci = opened["up"]
+        _, down_seq, down_type, ack = opened["down"]
+        check(up_type == 0x02 and down_type == 0x03, "session exchange: check_in then check_in_ack")
+        check(down_seq == up_seq, "the down body carries the seq of the up body it answers")
+        check(ack["reply_to"] == up_id and ack["seq"] == ci["seq"] and ack["status"] == "stored", "check_in_ack answers the session check_in")
+    else:
+        check(False, "sessions.valid has an up and a down body")
+    # Refused up bodies: the server holds the session, its window took `accepted_before`.
+    for v in sess["invalid"]:
+        window = SeqWindow()
+        for s in v["accepted_before"]:
+            check(window.accept(s), f"{v['name']}: seq {s} taken before")
+        err, _ = open_session_body(h(v["body_hex"]), held, v["direction"], v["now_ms"], window)
+        check(err == v["expected_error"], f"{v['name']}: expected {v['expected_error']}, got {err}")
+        print(f"ok   invalid session body {v['name']}: {err}")
+    # Not in the JSON: one byte over the limit; a session the server does not hold.
+    check(open_session_body(b"\0" * (MAX_BODY_LEN + 1), held, "up", 0)[0] == "oversized", "oversized session body")
+    for v in sess["valid"]:
+        err, _ = open_session_body(h(v["body_hex"]), {}, v["direction"], v["now_ms"])
+        check(err == "unknown_session", f"{v['name']}: in a forgotten session is unknown_session")
+    window = SeqWindow()
+    for step in sess["window"]:
+        got = window.accept(step["seq"])
+        check(got == step["accepted"], f"session window seq {step['seq']}: expected {step['accepted']}, got {got}")
+    print(f"ok   session window: {len(sess['window'])} steps")
+
+
 def uuid_string(b):
     x = b.hex()
     return f"{x[0:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
@@ -926,6 +1095,7 @@ def main():
     check_heartbeat(vectors["heartbeat"])
     check_messages(vectors["messages"], keys, h(vectors["heartbeat"]["printer_id_hex"]))
     check_policy(vectors["policy"], keys)
+    check_sessions(vectors["sessions"], keys)
     if failures:
         print(f"FAILED: {len(failures)} of {checks} checks")
         return 1

@@ -9,7 +9,11 @@ use std::time::Duration;
 use printfleet_protocol::messages::{
     message_id_hex, CheckIn, CheckInAck, Fetch, Work, WorkAck, MAX_WAIT_MS,
 };
+use printfleet_protocol::session::{
+    self, Direction, SessionHeader, SessionKeys, MAX_SESSION_AGE_MS, MAX_SESSION_SEQ,
+};
 use printfleet_protocol::{Header, MessageType, OpenLimits, ReplayCache};
+use std::sync::Arc;
 
 use crate::enrol::{AgentError, Enrolment};
 
@@ -19,6 +23,16 @@ pub fn base_urls(host: &str, ports: &[u16]) -> Vec<String> {
         .iter()
         .map(|p| format!("https://{host}:{p}"))
         .collect()
+}
+
+/// Freshness limits for an answer that may arrive up to `timeout` after sealing (a long-poll).
+fn answer_limits(now_ms: u64, timeout: Duration) -> OpenLimits {
+    let now = now_ms.saturating_add(timeout.as_millis() as u64 / 2);
+    let mut limits = OpenLimits::new(now);
+    limits.max_skew_ms = limits
+        .max_skew_ms
+        .saturating_add(timeout.as_millis() as u64);
+    limits
 }
 
 /// A clear refusal of a body the server could not open (`{"code", "message"}`).
@@ -39,7 +53,20 @@ pub struct DeviceClient {
     enrolment: Enrolment,
     /// Answers are accepted once; small, a printer receives few bodies.
     replay: Mutex<ReplayCache>,
+    /// The protocol session (§2.8) of the latest opening, if sessions are used.
+    session: Mutex<Option<Held>>,
+    use_sessions: bool,
 }
+
+/// A session this printer opened: its keys, the next seq to use, when it was opened.
+struct Held {
+    keys: Arc<SessionKeys>,
+    next_seq: u64,
+    opened_ms: u64,
+}
+
+/// A session is given up this long before the server would stop taking it (clock skew).
+const SESSION_MARGIN_MS: u64 = 5 * 60 * 1000;
 
 impl std::fmt::Debug for DeviceClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,7 +86,46 @@ impl DeviceClient {
             current: AtomicUsize::new(0),
             enrolment,
             replay: Mutex::new(ReplayCache::new(64)),
+            session: Mutex::new(None),
+            use_sessions: true,
         }
+    }
+
+    /// Seals every request with HPKE and never uses a session (as printers did before §2.8;
+    /// for comparisons and tests).
+    pub fn without_sessions(mut self) -> Self {
+        self.use_sessions = false;
+        self
+    }
+
+    /// Whether the next request would go in a session.
+    pub fn has_session(&self) -> bool {
+        self.lock_session().is_some()
+    }
+
+    fn lock_session(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session and seq for the next body, if one is usable.
+    fn next_in_session(&self, now_ms: u64) -> Option<(Arc<SessionKeys>, u64)> {
+        let mut held = self.lock_session();
+        let usable = held.as_ref().is_some_and(|h| {
+            h.next_seq <= MAX_SESSION_SEQ
+                && now_ms
+                    < h.opened_ms
+                        .saturating_add(MAX_SESSION_AGE_MS - SESSION_MARGIN_MS)
+        });
+        if !usable {
+            *held = None;
+            return None;
+        }
+        let h = held.as_mut()?;
+        let seq = h.next_seq;
+        h.next_seq += 1;
+        Some((h.keys.clone(), seq))
     }
 
     pub fn enrolment(&self) -> &Enrolment {
@@ -113,9 +179,83 @@ impl DeviceClient {
         Err(last.map_or_else(|| AgentError::BadAnswer("no server URL".into()), Into::into))
     }
 
-    /// Seals `plaintext` as `kind`, posts it, and opens the sealed answer of `answer_kind`.
+    /// Sends `plaintext` as `kind` and opens the answer of `answer_kind`: in the session when
+    /// one is held (§2.8), else as a sealed body that opens a new session. A session the
+    /// server no longer holds (`unknown_session`) is dropped and the request sealed again.
     /// Returns the HTTP status, the request's message id (hex) and the answer's plaintext.
     async fn exchange(
+        &self,
+        path: &str,
+        kind: MessageType,
+        answer_kind: MessageType,
+        plaintext: &[u8],
+        now_ms: u64,
+        timeout: Duration,
+    ) -> Result<(u16, String, Vec<u8>), AgentError> {
+        if self.use_sessions {
+            if let Some((keys, seq)) = self.next_in_session(now_ms) {
+                match self
+                    .exchange_in_session(
+                        path,
+                        kind,
+                        answer_kind,
+                        plaintext,
+                        now_ms,
+                        timeout,
+                        &keys,
+                        seq,
+                    )
+                    .await
+                {
+                    Err(AgentError::Refused { code, .. }) if code == "unknown_session" => {
+                        let mut held = self.lock_session();
+                        if held.as_ref().is_some_and(|h| Arc::ptr_eq(&h.keys, &keys)) {
+                            *held = None;
+                        }
+                    }
+                    other => return other,
+                }
+            }
+        }
+        self.exchange_sealed(path, kind, answer_kind, plaintext, now_ms, timeout)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange_in_session(
+        &self,
+        path: &str,
+        kind: MessageType,
+        answer_kind: MessageType,
+        plaintext: &[u8],
+        now_ms: u64,
+        timeout: Duration,
+        keys: &SessionKeys,
+        seq: u64,
+    ) -> Result<(u16, String, Vec<u8>), AgentError> {
+        let header = SessionHeader {
+            message_type: kind,
+            session_id: keys.id,
+            seq,
+            timestamp_ms: now_ms,
+        };
+        let body = session::seal_in_session(keys, Direction::Up, &header, plaintext)
+            .map_err(|err| AgentError::BadAnswer(format!("sealing: {}", err.code())))?;
+        let (status, answer) = self.post(path, body, timeout).await?;
+        if !session::is_session_body(&answer) {
+            return Err(refused(status, &answer));
+        }
+        let limits = answer_limits(now_ms, timeout);
+        let (h, plain) = session::open_in_session(keys, Direction::Down, &answer, &limits)
+            .map_err(|err| AgentError::BadAnswer(format!("answer: {}", err.code())))?;
+        // The answer is bound to this request by its seq (and the nonce made from it).
+        if h.seq != seq || h.message_type != answer_kind {
+            return Err(AgentError::BadAnswer("answer to another request".into()));
+        }
+        Ok((status, message_id_hex(&header.message_id()), plain))
+    }
+
+    async fn exchange_sealed(
         &self,
         path: &str,
         kind: MessageType,
@@ -127,7 +267,7 @@ impl DeviceClient {
         let e = &self.enrolment;
         let mut rng = printfleet_protocol::system_rng();
         let header = Header::new(kind, &e.key.public, &e.server_key, now_ms, &mut rng);
-        let sealed = printfleet_protocol::seal(
+        let (sealed, keys) = printfleet_protocol::seal_opening(
             &e.server_key,
             &e.key.private,
             &e.key.public,
@@ -141,21 +281,26 @@ impl DeviceClient {
         if !is_sealed {
             return Err(refused(status, &body));
         }
-        // The answer may arrive up to `timeout` after sealing (a long-poll).
-        let now = now_ms.saturating_add(timeout.as_millis() as u64 / 2);
-        let mut limits = OpenLimits::new(now);
-        limits.max_skew_ms = limits
-            .max_skew_ms
-            .saturating_add(timeout.as_millis() as u64);
-        let mut replay = self
-            .replay
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (h, plain) =
+        let limits = answer_limits(now_ms, timeout);
+        let (h, plain) = {
+            let mut replay = self
+                .replay
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             printfleet_protocol::open(&e.key.private, &e.server_key, &body, &limits, &mut *replay)
-                .map_err(|err| AgentError::BadAnswer(format!("answer: {}", err.code())))?;
+                .map_err(|err| AgentError::BadAnswer(format!("answer: {}", err.code())))?
+        };
         if h.message_type != answer_kind {
             return Err(AgentError::BadAnswer("answer of another type".into()));
+        }
+        // The server opened the body, so it holds the session it made (unless its table was
+        // full: the first session body then comes back `unknown_session`).
+        if self.use_sessions {
+            *self.lock_session() = Some(Held {
+                keys: Arc::new(keys),
+                next_seq: 1,
+                opened_ms: now_ms,
+            });
         }
         Ok((status, message_id_hex(&header.message_id), plain))
     }

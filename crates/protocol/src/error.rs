@@ -27,6 +27,10 @@ pub enum OpenError {
     Tampered,
     #[error("sealed body already received")]
     Replayed,
+    /// A session body (suite `0x02`) naming a session the receiver does not hold (never opened,
+    /// expired, forgotten at a restart): the printer opens a new one with a sealed body.
+    #[error("session unknown to the receiver")]
+    UnknownSession,
 }
 
 impl OpenError {
@@ -44,10 +48,11 @@ impl OpenError {
             Self::Stale => "stale",
             Self::Tampered => "tampered",
             Self::Replayed => "replayed",
+            Self::UnknownSession => "unknown_session",
         }
     }
 
-    pub const ALL: [OpenError; 11] = [
+    pub const ALL: [OpenError; 12] = [
         Self::Oversized,
         Self::Truncated,
         Self::BadMagic,
@@ -59,6 +64,7 @@ impl OpenError {
         Self::Stale,
         Self::Tampered,
         Self::Replayed,
+        Self::UnknownSession,
     ];
 }
 
@@ -75,6 +81,8 @@ pub enum SealError {
     SenderKeyPairMismatch,
     #[error("HPKE encapsulation or encryption failed (low-order recipient key?)")]
     Hpke,
+    #[error("header names another session than the keys'")]
+    SessionMismatch,
 }
 
 impl SealError {
@@ -85,6 +93,7 @@ impl SealError {
             Self::RecipientKeyIdMismatch => "recipient_key_id_mismatch",
             Self::SenderKeyPairMismatch => "sender_key_pair_mismatch",
             Self::Hpke => "hpke",
+            Self::SessionMismatch => "session_mismatch",
         }
     }
 }

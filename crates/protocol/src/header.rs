@@ -132,30 +132,9 @@ impl Header {
     /// Reads the header of a whole sealed body, checking only its structure (steps 1–7 of the
     /// opening procedure in `docs/protocol.md`). Nothing in it is authenticated yet.
     pub fn parse(body: &[u8], max_body_len: usize) -> Result<Self, OpenError> {
-        if body.len() > max_body_len.min(MAX_BODY_LEN) {
-            return Err(OpenError::Oversized);
-        }
-        let (Some(magic), Some(&version), Some(&suite)) =
-            (body.get(0..3), body.get(3), body.get(4))
-        else {
-            return Err(OpenError::Truncated);
-        };
-        if magic != MAGIC {
-            return Err(OpenError::BadMagic);
-        }
-        if version != VERSION {
-            return Err(OpenError::BadVersion);
-        }
-        if Suite::from_u8(suite).is_none() {
-            return Err(OpenError::UnknownSuite);
-        }
-        if body.len() < MIN_BODY_LEN {
-            return Err(OpenError::Truncated);
-        }
-        let message_type = body
-            .get(5)
-            .and_then(|b| MessageType::from_u8(*b))
-            .ok_or(OpenError::UnknownType)?;
+        let message_type = check_structure(body, max_body_len, MIN_BODY_LEN, |s| {
+            Suite::from_u8(s).is_some()
+        })?;
         Ok(Self {
             message_type,
             sender_key_id: KeyId(array(body, 6)?),
@@ -166,8 +145,40 @@ impl Header {
     }
 }
 
+/// Checks 1–7 of the opening procedure, shared by sealed and session bodies: size, magic,
+/// version, suite (`suite_ok`), the format's minimum length, message type.
+pub(crate) fn check_structure(
+    body: &[u8],
+    max_body_len: usize,
+    min_len: usize,
+    suite_ok: impl Fn(u8) -> bool,
+) -> Result<MessageType, OpenError> {
+    if body.len() > max_body_len.min(MAX_BODY_LEN) {
+        return Err(OpenError::Oversized);
+    }
+    let (Some(magic), Some(&version), Some(&suite)) = (body.get(0..3), body.get(3), body.get(4))
+    else {
+        return Err(OpenError::Truncated);
+    };
+    if magic != MAGIC {
+        return Err(OpenError::BadMagic);
+    }
+    if version != VERSION {
+        return Err(OpenError::BadVersion);
+    }
+    if !suite_ok(suite) {
+        return Err(OpenError::UnknownSuite);
+    }
+    if body.len() < min_len {
+        return Err(OpenError::Truncated);
+    }
+    body.get(5)
+        .and_then(|b| MessageType::from_u8(*b))
+        .ok_or(OpenError::UnknownType)
+}
+
 /// `N` bytes at `at`, or `Truncated` (never reached after the length check, but no indexing).
-fn array<const N: usize>(body: &[u8], at: usize) -> Result<[u8; N], OpenError> {
+pub(crate) fn array<const N: usize>(body: &[u8], at: usize) -> Result<[u8; N], OpenError> {
     body.get(at..at + N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
         .ok_or(OpenError::Truncated)

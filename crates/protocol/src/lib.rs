@@ -7,6 +7,8 @@
 //!   ChaCha20-Poly1305, via the `hpke` crate. `seal` / `open`, freshness and replay checks.
 //! - [`heartbeat`]: the 35-byte UDP heartbeat, ChaCha20-Poly1305 under per-direction keys,
 //!   with a persistable sliding replay window.
+//! - [`session`]: sessions keyed by the HPKE exporter of one sealed body, so that later bodies
+//!   cost no public-key operation.
 //! - [`verifier`]: secret verifiers, proving which secret a printer holds without sending it.
 //!
 //! Time and randomness are passed in. Randomness is `rand_core` 0.10's [`CryptoRng`] (the
@@ -20,6 +22,7 @@ pub mod messages;
 pub mod payload;
 pub mod replay_cache;
 pub mod sealed;
+pub mod session;
 pub mod verifier;
 
 pub use error::{OpenError, SealError};
@@ -28,7 +31,8 @@ pub use hpke::rand_core::{self, CryptoRng};
 pub use keys::{KeyId, KeyPair, PrivateKey, PublicKey};
 pub use payload::{PayloadError, SealedToDevice};
 pub use replay_cache::{ReplayCache, ReplayGuard};
-pub use sealed::{open, peek_header, seal, OpenLimits, SealedBody};
+pub use sealed::{open, open_opening, peek_header, seal, seal_opening, OpenLimits, SealedBody};
+pub use session::{Direction, SessionHeader, SessionId, SessionKeys};
 
 /// The operating system's random source (`getrandom`). Panics only if the OS cannot provide
 /// randomness, which no caller could recover from anyway.

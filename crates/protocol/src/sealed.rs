@@ -11,6 +11,7 @@ use crate::error::{OpenError, SealError};
 use crate::header::{Header, ENC_LEN, HEADER_LEN, MAX_BODY_LEN, MAX_PLAINTEXT_LEN, MIN_BODY_LEN};
 use crate::keys::{Kem, PrivateKey, PublicKey};
 use crate::replay_cache::ReplayGuard;
+use crate::session::SessionKeys;
 use crate::CryptoRng;
 
 /// The HPKE `info` of every sealed body of format version 1.
@@ -40,7 +41,7 @@ impl OpenLimits {
         }
     }
 
-    fn is_fresh(&self, timestamp_ms: u64) -> bool {
+    pub(crate) fn is_fresh(&self, timestamp_ms: u64) -> bool {
         timestamp_ms.saturating_add(self.max_skew_ms) >= self.now_ms
             && timestamp_ms <= self.now_ms.saturating_add(self.max_skew_ms)
     }
@@ -75,6 +76,35 @@ pub fn seal(
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
 ) -> Result<SealedBody, SealError> {
+    seal_ctx(recipient_pk, sender_sk, sender_pk, header, plaintext, rng).map(|(body, _)| body)
+}
+
+/// [`seal`], also deriving the session this body opens (`docs/protocol.md` §2.8) from its HPKE
+/// context: the same bytes on the wire, plus the session's secrets for the sender.
+pub fn seal_opening(
+    recipient_pk: &PublicKey,
+    sender_sk: &PrivateKey,
+    sender_pk: &PublicKey,
+    header: &Header,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<(SealedBody, SessionKeys), SealError> {
+    let (body, ctx) = seal_ctx(recipient_pk, sender_sk, sender_pk, header, plaintext, rng)?;
+    let keys = SessionKeys::export(|label, out| ctx.export(label, out)).ok_or(SealError::Hpke)?;
+    Ok((body, keys))
+}
+
+type SenderCtx = hpke::aead::AeadCtxS<ChaCha20Poly1305, HkdfSha256, Kem>;
+type ReceiverCtx = hpke::aead::AeadCtxR<ChaCha20Poly1305, HkdfSha256, Kem>;
+
+fn seal_ctx(
+    recipient_pk: &PublicKey,
+    sender_sk: &PrivateKey,
+    sender_pk: &PublicKey,
+    header: &Header,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<(SealedBody, SenderCtx), SealError> {
     if plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(SealError::TooLarge);
     }
@@ -89,23 +119,27 @@ pub fn seal(
     }
     let aad = header.encode();
     let mode = OpModeS::<Kem>::Auth((sender_sk.0.clone(), sender_pk.0.clone()));
-    let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
+    // The single-shot API is exactly this setup followed by one seal (RFC 9180 §6.1); the
+    // context is kept for the exporter.
+    let (enc, mut ctx) = hpke::setup_sender_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &mode,
         &recipient_pk.0,
         INFO,
-        plaintext,
-        &aad,
         rng,
     )
     .map_err(|_| SealError::Hpke)?;
+    let ciphertext = ctx.seal(plaintext, &aad).map_err(|_| SealError::Hpke)?;
     let mut bytes = Vec::with_capacity(MIN_BODY_LEN + plaintext.len());
     bytes.extend_from_slice(&aad);
     bytes.extend_from_slice(&hpke::Serializable::to_bytes(&enc));
     bytes.extend_from_slice(&ciphertext);
-    Ok(SealedBody {
-        header: *header,
-        bytes,
-    })
+    Ok((
+        SealedBody {
+            header: *header,
+            bytes,
+        },
+        ctx,
+    ))
 }
 
 /// Reads the clear header without opening anything, e.g. to find the sender's public key by its
@@ -124,6 +158,30 @@ pub fn open(
     limits: &OpenLimits,
     replay: &mut impl ReplayGuard,
 ) -> Result<(Header, Vec<u8>), OpenError> {
+    open_ctx(recipient_sk, sender_pk, sealed, limits, replay).map(|(h, p, _)| (h, p))
+}
+
+/// [`open`], also deriving the session this body opens (`docs/protocol.md` §2.8).
+pub fn open_opening(
+    recipient_sk: &PrivateKey,
+    sender_pk: &PublicKey,
+    sealed: &[u8],
+    limits: &OpenLimits,
+    replay: &mut impl ReplayGuard,
+) -> Result<(Header, Vec<u8>, SessionKeys), OpenError> {
+    let (header, plaintext, ctx) = open_ctx(recipient_sk, sender_pk, sealed, limits, replay)?;
+    let keys =
+        SessionKeys::export(|label, out| ctx.export(label, out)).ok_or(OpenError::Tampered)?;
+    Ok((header, plaintext, keys))
+}
+
+fn open_ctx(
+    recipient_sk: &PrivateKey,
+    sender_pk: &PublicKey,
+    sealed: &[u8],
+    limits: &OpenLimits,
+    replay: &mut impl ReplayGuard,
+) -> Result<(Header, Vec<u8>, ReceiverCtx), OpenError> {
     let header = Header::parse(sealed, limits.max_body_len)?;
     if header.recipient_key_id != recipient_sk.public_key().key_id() {
         return Err(OpenError::WrongRecipient);
@@ -143,20 +201,19 @@ pub fn open(
     };
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError::Tampered)?;
     let mode = OpModeR::<Kem>::Auth(sender_pk.0.clone());
-    let plaintext = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+    let mut ctx = hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &mode,
         &recipient_sk.0,
         &enc,
         INFO,
-        ciphertext,
-        aad,
     )
     .map_err(|_| OpenError::Tampered)?;
+    let plaintext = ctx.open(ciphertext, aad).map_err(|_| OpenError::Tampered)?;
     let expires_at_ms = header.timestamp_ms.saturating_add(limits.max_skew_ms);
     if !replay.check_and_record(&header.message_id, expires_at_ms, limits.now_ms) {
         return Err(OpenError::Replayed);
     }
-    Ok((header, plaintext))
+    Ok((header, plaintext, ctx))
 }
 
 #[cfg(test)]
@@ -355,6 +412,74 @@ mod tests {
         let max = vec![0u8; MAX_PLAINTEXT_LEN];
         let body = seal(&p.public, &s.private, &s.public, &h, &max, &mut rng);
         assert_eq!(body.map(|b| b.as_bytes().len()), Ok(MAX_BODY_LEN));
+    }
+
+    #[test]
+    fn an_opening_gives_both_ends_the_same_session() {
+        use crate::session::{open_in_session, seal_in_session, Direction, SessionHeader};
+        let mut f = fixture();
+        let h = Header::new(
+            MessageType::CheckIn,
+            &f.printer.public,
+            &f.server.public,
+            NOW,
+            &mut f.rng,
+        );
+        let (body, printer_side) = seal_opening(
+            &f.server.public,
+            &f.printer.private,
+            &f.printer.public,
+            &h,
+            b"first",
+            &mut f.rng,
+        )
+        .unwrap();
+        // Same bytes as a plain seal would make: an opening is an ordinary sealed body.
+        let plain = open(
+            &f.server.private,
+            &f.printer.public,
+            body.as_bytes(),
+            &OpenLimits::new(NOW),
+            &mut ReplayCache::default(),
+        );
+        assert_eq!(plain.map(|(_, p)| p), Ok(b"first".to_vec()));
+        let (_, pt, server_side) = open_opening(
+            &f.server.private,
+            &f.printer.public,
+            body.as_bytes(),
+            &OpenLimits::new(NOW),
+            &mut ReplayCache::default(),
+        )
+        .unwrap();
+        assert_eq!(pt, b"first");
+        assert_eq!(printer_side.id, server_side.id);
+        let sh = SessionHeader {
+            message_type: MessageType::CheckIn,
+            session_id: printer_side.id,
+            seq: 1,
+            timestamp_ms: NOW,
+        };
+        let up = seal_in_session(&printer_side, Direction::Up, &sh, b"second").unwrap();
+        let opened = open_in_session(&server_side, Direction::Up, &up, &OpenLimits::new(NOW));
+        assert_eq!(opened.map(|(_, p)| p), Ok(b"second".to_vec()));
+        // Another opening gives another session.
+        let h2 = Header::new(
+            MessageType::CheckIn,
+            &f.printer.public,
+            &f.server.public,
+            NOW,
+            &mut f.rng,
+        );
+        let (_, again) = seal_opening(
+            &f.server.public,
+            &f.printer.private,
+            &f.printer.public,
+            &h2,
+            b"first",
+            &mut f.rng,
+        )
+        .unwrap();
+        assert_ne!(again.id, printer_side.id);
     }
 
     #[test]

@@ -29,6 +29,8 @@ use serde::Serialize;
 
 #[path = "vectors/policy.rs"]
 mod policy;
+#[path = "vectors/sessions.rs"]
+mod sessions;
 
 const TS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -43,6 +45,7 @@ struct Vectors {
     heartbeat: Heartbeat,
     messages: Messages,
     policy: policy::Policy,
+    sessions: sessions::Sessions,
 }
 
 #[derive(Serialize)]
@@ -1524,6 +1527,7 @@ fn vectors_json() -> String {
         heartbeat: heartbeat_vectors(),
         messages: message_vectors(),
         policy: policy::policy_vectors(),
+        sessions: sessions::session_vectors(),
     };
     let mut s = serde_json::to_string_pretty(&v).unwrap();
     s.push('\n');

@@ -61,6 +61,7 @@ pub async fn run(state: AppState) {
             .sweep
             .swap(false, std::sync::atomic::Ordering::AcqRel);
         let hints = state.assessor.take_hints();
+        let started = std::time::Instant::now();
         if let Err(e) = round(&state, hints, sweep || timed_out).await {
             // The hints taken are gone; the sweep finds those printers again (what is due is
             // read from the database).
@@ -68,10 +69,21 @@ pub async fn run(state: AppState) {
             state.assessor.poke();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        // Coalesce bursts of hints into bigger batches.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Coalesce bursts of hints into bigger batches, and pause at least twice as long as
+        // the round took: under a flood of check-ins the assessor then takes at most a third of
+        // the time (and of the database's write lock), and each printer is assessed once per
+        // pause however often it reported.
+        tokio::time::sleep(pause_after(started.elapsed())).await;
     }
 }
+
+/// The pause after a round that took `round`.
+fn pause_after(round: Duration) -> Duration {
+    (round * 2).clamp(MIN_PAUSE, MAX_PAUSE)
+}
+
+const MIN_PAUSE: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// One round: the hinted printers, then (when `sweep`) everything due, batch by batch.
 pub async fn round(
@@ -125,4 +137,19 @@ async fn assess(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_follows_the_round_within_bounds() {
+        assert_eq!(pause_after(Duration::from_millis(1)), MIN_PAUSE);
+        assert_eq!(
+            pause_after(Duration::from_millis(400)),
+            Duration::from_millis(800)
+        );
+        assert_eq!(pause_after(Duration::from_secs(60)), MAX_PAUSE);
+    }
 }

@@ -11,13 +11,16 @@ use axum::response::{IntoResponse, Response};
 use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::DeviceId;
 use printfleet_protocol::sealed::DEFAULT_MAX_SKEW_MS;
+use printfleet_protocol::session::{self, SessionHeader};
 use printfleet_protocol::{
-    Header, KeyPair, MessageType, OpenError, OpenLimits, PublicKey, ReplayCache,
+    Direction, Header, KeyPair, MessageId, MessageType, OpenError, OpenLimits, PublicKey,
+    ReplayCache,
 };
 use printfleet_storage::resolver::{self, DeviceKey};
 use printfleet_storage::Store;
 use tokio::sync::{Notify, OnceCell};
 
+use crate::device_sessions::{SeqRefused, Session, Sessions};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -44,7 +47,8 @@ impl Refused {
     fn status(self) -> StatusCode {
         match self {
             Refused::Open(OpenError::Oversized) => StatusCode::PAYLOAD_TOO_LARGE,
-            Refused::Open(OpenError::Tampered) | Refused::UnknownSender => StatusCode::UNAUTHORIZED,
+            Refused::Open(OpenError::Tampered | OpenError::UnknownSession)
+            | Refused::UnknownSender => StatusCode::UNAUTHORIZED,
             Refused::Open(OpenError::Replayed) => StatusCode::CONFLICT,
             Refused::KeyRevoked => StatusCode::FORBIDDEN,
             Refused::Open(_) | Refused::WrongType => StatusCode::BAD_REQUEST,
@@ -74,8 +78,24 @@ impl IntoResponse for Refused {
 pub struct Opened {
     pub sender: DeviceKey,
     pub sender_key: PublicKey,
-    pub header: Header,
+    /// The request's message id (a session body's is made of its session id and seq), which
+    /// answers name in `reply_to`.
+    pub message_id: MessageId,
     pub plaintext: Vec<u8>,
+    reply: Reply,
+}
+
+impl Opened {
+    /// Whether the request came as a session body (and is answered in the session).
+    pub fn in_session(&self) -> bool {
+        matches!(self.reply, Reply::Session { .. })
+    }
+}
+
+/// How the answer is sealed: as a sealed body (HPKE) or in the session the request came in.
+enum Reply {
+    Sealed,
+    Session { session: Arc<Session>, seq: u64 },
 }
 
 pub struct DeviceChannel {
@@ -88,6 +108,7 @@ pub struct DeviceChannel {
     /// When each printer's latest body was opened: printers that cannot use UDP are online
     /// through their long-polls. Pruned of entries older than [`ONLINE_FOR_MS`].
     seen: Mutex<HashMap<DeviceId, i64>>,
+    pub sessions: Sessions,
 }
 
 /// A printer is online while it was heard from within this bound (its keep-alives every 25 s or
@@ -104,6 +125,7 @@ impl DeviceChannel {
             catalogue,
             waiters: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
+            sessions: Sessions::default(),
         }
     }
 
@@ -126,6 +148,10 @@ impl DeviceChannel {
     ) -> Result<Result<Opened, Refused>, ApiError> {
         let r = self.open_inner(store, now_ms, expected, body).await?;
         match &r {
+            Ok(o) if o.in_session() => {
+                metrics.session_accepted(type_name(expected));
+                self.saw(o.sender.device, now_ms);
+            }
             Ok(o) => {
                 metrics.sealed_accepted(type_name(expected));
                 self.saw(o.sender.device, now_ms);
@@ -150,6 +176,9 @@ impl DeviceChannel {
             max_skew_ms: DEFAULT_MAX_SKEW_MS,
             max_body_len: printfleet_protocol::MAX_BODY_LEN,
         };
+        if session::is_session_body(body) {
+            return Ok(self.open_in_session(now_ms, expected, body, &limits));
+        }
         let header = match printfleet_protocol::peek_header(body, &limits) {
             Ok(h) => h,
             Err(e) => return Ok(Err(Refused::Open(e))),
@@ -170,44 +199,128 @@ impl DeviceChannel {
             ));
         };
         let server = self.server_key(store).await?;
-        let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
-        match printfleet_protocol::open(&server.private, &sender_key, body, &limits, &mut *replay) {
-            Ok((header, plaintext)) => Ok(Ok(Opened {
-                sender,
-                sender_key,
-                header,
-                plaintext,
-            })),
+        let opens_session = opens_session(expected);
+        let opened = {
+            let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
+            if opens_session {
+                printfleet_protocol::open_opening(
+                    &server.private,
+                    &sender_key,
+                    body,
+                    &limits,
+                    &mut *replay,
+                )
+                .map(|(h, p, keys)| (h, p, Some(keys)))
+            } else {
+                printfleet_protocol::open(&server.private, &sender_key, body, &limits, &mut *replay)
+                    .map(|(h, p)| (h, p, None))
+            }
+        };
+        match opened {
+            Ok((header, plaintext, keys)) => {
+                if let Some(keys) = keys {
+                    self.sessions
+                        .insert(keys, sender.clone(), sender_key.clone(), now_ms);
+                }
+                Ok(Ok(Opened {
+                    sender,
+                    sender_key,
+                    message_id: header.message_id,
+                    plaintext,
+                    reply: Reply::Sealed,
+                }))
+            }
             Err(e) => Ok(Err(Refused::Open(e))),
         }
     }
 
-    /// Seals `plaintext` to the printer as an `application/octet-stream` answer.
+    /// A session body (protocol §2.8): found by its session id, authenticated with the
+    /// session's key, its seq taken once. No database work.
+    fn open_in_session(
+        &self,
+        now_ms: i64,
+        expected: MessageType,
+        body: &[u8],
+        limits: &OpenLimits,
+    ) -> Result<Opened, Refused> {
+        let header = SessionHeader::parse(body, limits.max_body_len).map_err(Refused::Open)?;
+        if !opens_session(expected) {
+            // Proofs (re_enrol) bind keys and must be sealed bodies.
+            return Err(Refused::Open(OpenError::UnknownSuite));
+        }
+        if header.message_type != expected {
+            return Err(Refused::WrongType);
+        }
+        let session = self
+            .sessions
+            .get(&header.session_id, now_ms)
+            .ok_or(Refused::Open(OpenError::UnknownSession))?;
+        let (header, plaintext) =
+            session::open_in_session(&session.keys, Direction::Up, body, limits)
+                .map_err(Refused::Open)?;
+        self.sessions
+            .accept(&header.session_id, header.seq, now_ms)
+            .map_err(|r| {
+                Refused::Open(match r {
+                    SeqRefused::Gone => OpenError::UnknownSession,
+                    SeqRefused::Replayed => OpenError::Replayed,
+                })
+            })?;
+        Ok(Opened {
+            sender: session.sender.clone(),
+            sender_key: session.sender_key.clone(),
+            message_id: header.message_id(),
+            plaintext,
+            reply: Reply::Session {
+                seq: header.seq,
+                session,
+            },
+        })
+    }
+
+    /// Seals `plaintext` as the answer to `request`, as an `application/octet-stream` body:
+    /// in the request's session when it came in one, else sealed to the printer's key.
     pub async fn answer(
         &self,
         store: &Store,
         now_ms: i64,
-        to: &PublicKey,
+        request: &Opened,
         kind: MessageType,
         status: StatusCode,
         plaintext: &[u8],
     ) -> Result<Response, ApiError> {
-        let server = self.server_key(store).await?;
-        let mut rng = printfleet_protocol::system_rng();
-        let header = Header::new(kind, &server.public, to, now_ms.max(0) as u64, &mut rng);
-        let sealed = printfleet_protocol::seal(
-            to,
-            &server.private,
-            &server.public,
-            &header,
-            plaintext,
-            &mut rng,
-        )
-        .map_err(|e| ApiError::Internal(format!("sealing an answer: {}", e.code())))?;
+        let bytes = match &request.reply {
+            Reply::Session { session, seq } => {
+                let header = SessionHeader {
+                    message_type: kind,
+                    session_id: session.keys.id,
+                    seq: *seq,
+                    timestamp_ms: now_ms.max(0) as u64,
+                };
+                session::seal_in_session(&session.keys, Direction::Down, &header, plaintext)
+                    .map_err(|e| ApiError::Internal(format!("sealing an answer: {}", e.code())))?
+            }
+            Reply::Sealed => {
+                let to = &request.sender_key;
+                let server = self.server_key(store).await?;
+                let mut rng = printfleet_protocol::system_rng();
+                let header = Header::new(kind, &server.public, to, now_ms.max(0) as u64, &mut rng);
+                printfleet_protocol::seal(
+                    to,
+                    &server.private,
+                    &server.public,
+                    &header,
+                    plaintext,
+                    &mut rng,
+                )
+                .map_err(|e| ApiError::Internal(format!("sealing an answer: {}", e.code())))?
+                .into_bytes()
+            }
+        };
         Ok((
             status,
             [(header::CONTENT_TYPE, "application/octet-stream")],
-            sealed.into_bytes(),
+            bytes,
         )
             .into_response())
     }
@@ -256,6 +369,11 @@ impl DeviceChannel {
             None => false,
         }
     }
+}
+
+/// The exchanges whose sealed bodies open a session, and which may then come as session bodies.
+fn opens_session(t: MessageType) -> bool {
+    matches!(t, MessageType::CheckIn | MessageType::Fetch)
 }
 
 fn type_name(t: MessageType) -> &'static str {

@@ -7,6 +7,7 @@ pub mod assessor;
 pub mod auth;
 pub mod config;
 pub mod device_channel;
+pub mod device_sessions;
 pub mod doorbell;
 pub mod error;
 pub mod json;

@@ -48,6 +48,8 @@ pub struct Metrics {
     /// Printers' sealed bodies refused, by protocol code (never their content).
     pub sealed_refused: Family<CodeLabels, Counter>,
     pub sealed_accepted: Family<TypeLabels, Counter>,
+    /// Printers' session bodies (protocol §2.8) opened, by message type.
+    pub session_accepted: Family<TypeLabels, Counter>,
     /// Check-ins by outcome: stored, duplicate, refused_<code>.
     pub check_ins: Family<ReasonLabels, Counter>,
 }
@@ -107,6 +109,12 @@ impl Metrics {
             "Printers' sealed bodies opened, by message type",
             sealed_accepted.clone(),
         );
+        let session_accepted = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "session_bodies_accepted",
+            "Printers' session bodies (after one sealed body opened a session) opened, by message type",
+            session_accepted.clone(),
+        );
         let check_ins = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "check_ins",
@@ -123,6 +131,7 @@ impl Metrics {
             heartbeat_datagrams,
             sealed_refused,
             sealed_accepted,
+            session_accepted,
             check_ins,
         }
     }
@@ -135,6 +144,14 @@ impl Metrics {
 
     pub fn sealed_accepted(&self, kind: &str) {
         self.sealed_accepted
+            .get_or_create(&TypeLabels {
+                message_type: kind.into(),
+            })
+            .inc();
+    }
+
+    pub fn session_accepted(&self, kind: &str) {
+        self.session_accepted
             .get_or_create(&TypeLabels {
                 message_type: kind.into(),
             })

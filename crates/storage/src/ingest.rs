@@ -39,12 +39,13 @@ pub(crate) struct Ingest {
 
 impl Ingest {
     pub(crate) fn start(
+        backend: crate::Backend,
         pool: AnyPool,
         write_lock: Arc<tokio::sync::Mutex<()>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(rx, pool, write_lock, clock));
+        tokio::spawn(writer(rx, backend, pool, write_lock, clock));
         Self { tx }
     }
 
@@ -62,6 +63,7 @@ impl Ingest {
 
 async fn writer(
     mut rx: mpsc::Receiver<(Job, Reply)>,
+    backend: crate::Backend,
     pool: AnyPool,
     write_lock: Arc<tokio::sync::Mutex<()>>,
     clock: Arc<dyn Clock>,
@@ -69,7 +71,8 @@ async fn writer(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let (outcomes, replies) = store_batch(jobs, &pool, &write_lock, clock.now_ms()).await;
+        let (outcomes, replies) =
+            store_batch(jobs, backend, &pool, &write_lock, clock.now_ms()).await;
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -91,6 +94,7 @@ async fn writer(
 /// Stores a batch in one transaction; on any database error nothing of it is stored.
 async fn store_batch(
     jobs: Vec<(Job, Reply)>,
+    backend: crate::Backend,
     pool: &AnyPool,
     write_lock: &Arc<tokio::sync::Mutex<()>>,
     now: i64,
@@ -108,7 +112,7 @@ async fn store_batch(
                 catalogue: &j.catalogue,
             })
             .collect();
-        let outcomes = check_in_batch(&mut tx, now, &pending).await?;
+        let outcomes = check_in_batch(&mut tx, backend, now, &pending).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

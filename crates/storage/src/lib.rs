@@ -150,6 +150,9 @@ impl Store {
                             conn.execute("PRAGMA synchronous=FULL").await?;
                             conn.execute("PRAGMA foreign_keys=ON").await?;
                             conn.execute("PRAGMA busy_timeout=10000").await?;
+                            // 32 MiB of page cache per connection (the default is 2 MiB): the
+                            // check-in writer re-reads printers' states, which missed it.
+                            conn.execute("PRAGMA cache_size=-32768").await?;
                         }
                         Backend::Postgres => {
                             if let Some(s) = schema {
@@ -221,6 +224,7 @@ impl Store {
     pub(crate) fn ingest(&self) -> &ingest::Ingest {
         self.ingest.get_or_init(|| {
             ingest::Ingest::start(
+                self.backend,
                 self.pool.clone(),
                 self.write_lock.clone(),
                 self.clock.clone(),

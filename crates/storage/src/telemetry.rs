@@ -166,10 +166,11 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// the whole batch (the caller rolls back); refusals write nothing.
 pub(crate) async fn check_in_batch(
     tx: &mut crate::Tx,
+    backend: crate::Backend,
     now: i64,
     batch: &[Pending<'_>],
 ) -> Result<Vec<CheckInOutcome>, StoreError> {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
     let mut ids: Vec<String> = batch.iter().map(|p| p.device.to_string()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -177,11 +178,11 @@ pub(crate) async fn check_in_batch(
     let mut live: HashMap<String, (String, i64, String)> = HashMap::new();
     let mut states: HashMap<String, DeviceState> = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let marks = crate::codec::in_list(chunk.len());
         let q = format!(
             "SELECT id, tenant_id, key_version, connection FROM devices WHERE id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
-            marks
+            crate::codec::in_list(chunk.len())
         );
+        let q = crate::codec::positional(backend, q);
         let mut query = sqlx::query(&q);
         for id in chunk {
             query = query.bind(id);
@@ -189,19 +190,30 @@ pub(crate) async fn check_in_batch(
         for r in query.fetch_all(&mut **tx).await? {
             live.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
         }
-        let q = format!(
-            "SELECT device_id, tenant_id, state FROM device_state WHERE device_id IN ({})",
-            marks
-        );
-        let mut query = sqlx::query(&q);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for r in query.fetch_all(&mut **tx).await? {
-            let (device, tenant): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-            // Only a state of the printer's own tenant counts (ids are unique; belt and braces).
-            if live.get(&device).is_some_and(|l| l.0 == tenant) {
-                let state = serde_json::from_str(&r.try_get::<String, _>(2)?).map_err(json_err)?;
+    }
+    // States by their primary key (tenant, device): only a state of the printer's own tenant
+    // counts, and the look-up uses the key instead of scanning every printer's state.
+    let mut by_tenant: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (device, (tenant, _, _)) in &live {
+        by_tenant
+            .entry(tenant.as_str())
+            .or_default()
+            .push(device.as_str());
+    }
+    for (tenant, devices) in by_tenant {
+        for chunk in devices.chunks(ROWS_PER_STATEMENT) {
+            let q = format!(
+                "SELECT device_id, state FROM device_state WHERE tenant_id = $1 AND device_id IN ({})",
+                crate::codec::in_list_from(2, chunk.len())
+            );
+            let q = crate::codec::positional(backend, q);
+            let mut query = sqlx::query(&q).bind(tenant);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query.fetch_all(&mut **tx).await? {
+                let device: String = r.try_get(0)?;
+                let state = serde_json::from_str(&r.try_get::<String, _>(1)?).map_err(json_err)?;
                 states.insert(device, state);
             }
         }
@@ -274,6 +286,7 @@ pub(crate) async fn check_in_batch(
              ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
             crate::codec::value_rows(chunk.len(), 5)
         );
+        let q = crate::codec::positional(backend, q);
         let mut query = sqlx::query(&q);
         for (id, tenant, seq, state) in chunk {
             query = query
@@ -290,6 +303,7 @@ pub(crate) async fn check_in_batch(
             "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES {}",
             crate::codec::value_rows(chunk.len(), 9)
         );
+        let q = crate::codec::positional(backend, q);
         let mut query = sqlx::query(&q);
         for (tenant, id, seq, class, reported_at, body, key_version) in chunk {
             query = query

@@ -16,13 +16,15 @@ use printfleet_domain::device::DeviceFacts;
 use printfleet_domain::tenant::Contact;
 use printfleet_domain::Ctx;
 use printfleet_protocol::messages::{
-    CheckIn, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind, SupplyState,
+    AckStatus, CheckIn, CheckInAck, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind,
+    SupplyState,
 };
-use printfleet_protocol::{Header, KeyPair, MessageType, PublicKey};
+use printfleet_protocol::session::{self, Direction, SessionHeader, SessionKeys};
+use printfleet_protocol::{Header, KeyPair, MessageType, OpenLimits, PublicKey};
 use printfleet_storage::enrolment::Takeover;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Args, Clone, Debug)]
@@ -44,10 +46,28 @@ pub struct CheckinArgs {
     pub printers: u64,
 }
 
-/// One simulated printer: its key and the next report number and meter reading.
+/// One simulated printer: its key, the next report number, and its protocol sessions (the one
+/// the server holds, and a local one whose bodies only the echo server sees).
 struct Printer {
     key: KeyPair,
     seq: AtomicU64,
+    session: Mutex<Option<Held>>,
+    echo_session: Mutex<Option<Held>>,
+}
+
+/// A session of a printer and the next seq to use in it.
+struct Held {
+    keys: Arc<SessionKeys>,
+    next_seq: u64,
+}
+
+/// How a client talks: to the echo server, or to the server in sessions or with one HPKE
+/// exchange per report (the protocol before sessions).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Echo,
+    Sessions,
+    OneShot,
 }
 
 struct Env {
@@ -60,6 +80,13 @@ struct Env {
     server_key: PublicKey,
     printers: Arc<Vec<Printer>>,
     cert_pem: Vec<u8>,
+    state: printfleet_server::state::AppState,
+}
+
+impl Env {
+    fn sessions_held(&self) -> usize {
+        self.state.channel.sessions.len()
+    }
 }
 
 pub async fn run(args: CheckinArgs) -> anyhow::Result<()> {
@@ -80,11 +107,13 @@ pub async fn run(args: CheckinArgs) -> anyhow::Result<()> {
 struct Results {
     echo: Phase,
     checkins: Phase,
+    one_shot: Phase,
     echo_new: Phase,
     checkins_new: Phase,
     checkins_full: Phase,
     stored: i64,
     acknowledged: u64,
+    sessions_held: usize,
 }
 
 async fn measure(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Results> {
@@ -111,7 +140,7 @@ async fn start(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Env> {
     let printers = Arc::new(enrol_printers(&store, args.printers).await?);
     let server_key = store.server_device_keypair().await?.public;
     let state = printfleet_server::build_state(&cfg, store.clone(), params, clock, csrf_key)?;
-    let running = printfleet_server::start(&cfg, state).await?;
+    let running = printfleet_server::start(&cfg, state.clone()).await?;
     let addr = *running
         .addrs
         .first()
@@ -129,6 +158,7 @@ async fn start(args: &CheckinArgs, db: &TempDatabase) -> anyhow::Result<Env> {
         server_key,
         printers,
         cert_pem,
+        state,
     })
 }
 
@@ -172,6 +202,8 @@ async fn enrol_printers(store: &printfleet_storage::Store, n: u64) -> anyhow::Re
         out.push(Printer {
             key,
             seq: AtomicU64::new(0),
+            session: Mutex::new(None),
+            echo_session: Mutex::new(None),
         });
         bar.inc(1);
     }
@@ -301,34 +333,155 @@ fn report(seq: u64) -> CheckIn {
     }
 }
 
-/// Seals the next report of one of the client's printers (the same work for both endpoints).
-fn sealed_report(
+/// The printer a client's `n`th operation reports for (each client has its own share).
+fn printer_for(
     printers: &[Printer],
-    server: &PublicKey,
     worker: u64,
     n: u64,
     clients: u64,
-) -> anyhow::Result<Vec<u8>> {
+) -> anyhow::Result<&Printer> {
     let mine = (printers.len() as u64)
         .saturating_sub(worker)
         .div_ceil(clients)
         .max(1);
     let idx = usize::try_from(worker + clients * (n % mine))?;
-    let p = printers.get(idx).context("printer index")?;
+    printers.get(idx).context("printer index")
+}
+
+/// What the client must do with the answer to a request it sent.
+enum Pending {
+    /// A session body: the answer comes in the same session, bound to `seq`.
+    Session { keys: Arc<SessionKeys>, seq: u64 },
+    /// A sealed body: the answer is sealed with HPKE; `opening` is the session it opens.
+    Sealed { opening: Option<SessionKeys> },
+}
+
+fn take_seq(slot: &Mutex<Option<Held>>) -> Option<(Arc<SessionKeys>, u64)> {
+    let mut held = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let h = held.as_mut()?;
+    let seq = h.next_seq;
+    h.next_seq += 1;
+    Some((h.keys.clone(), seq))
+}
+
+fn seal_in(keys: &SessionKeys, seq: u64, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
+    let h = SessionHeader {
+        message_type: MessageType::CheckIn,
+        session_id: keys.id,
+        seq,
+        timestamp_ms: now,
+    };
+    session::seal_in_session(keys, Direction::Up, &h, plaintext)
+        .map_err(|e| anyhow::anyhow!("sealing: {}", e.code()))
+}
+
+/// Seals the next report of one of the client's printers, as `mode` wants: the echo and the
+/// session check-ins both do one session seal (the same client work).
+fn sealed_report(
+    p: &Printer,
+    server: &PublicKey,
+    mode: Mode,
+) -> anyhow::Result<(Vec<u8>, Pending)> {
     let seq = p.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let plaintext = report(seq).encode();
+    let slot = match mode {
+        Mode::Echo => Some(&p.echo_session),
+        Mode::Sessions => Some(&p.session),
+        Mode::OneShot => None,
+    };
+    if let Some((keys, sseq)) = slot.and_then(take_seq) {
+        let body = seal_in(&keys, sseq, &plaintext)?;
+        return Ok((body, Pending::Session { keys, seq: sseq }));
+    }
     let mut rng = printfleet_protocol::system_rng();
     let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
     let h = Header::new(MessageType::CheckIn, &p.key.public, server, now, &mut rng);
-    let body = printfleet_protocol::seal(
+    let (body, keys) = printfleet_protocol::seal_opening(
         server,
         &p.key.private,
         &p.key.public,
         &h,
-        &report(seq).encode(),
+        &plaintext,
         &mut rng,
     )
     .map_err(|e| anyhow::anyhow!("sealing: {}", e.code()))?;
-    Ok(body.into_bytes())
+    if mode == Mode::Echo {
+        // The echo server holds no session: the printer's side is all the client needs.
+        let keys = Arc::new(keys);
+        let body = seal_in(&keys, 1, &plaintext)?;
+        *p.echo_session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Held {
+            keys: keys.clone(),
+            next_seq: 2,
+        });
+        return Ok((body, Pending::Session { keys, seq: 1 }));
+    }
+    if mode == Mode::OneShot {
+        // The server makes this body's session the printer's one: the old one is gone.
+        *p.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+    let opening = (mode == Mode::Sessions).then_some(keys);
+    Ok((body.into_bytes(), Pending::Sealed { opening }))
+}
+
+/// Opens the answer as a printer would (the echo's answer is the request body: opening it is
+/// the same AEAD work as opening a session acknowledgement) and checks a check-in was stored.
+fn open_answer(
+    p: &Printer,
+    server: &PublicKey,
+    mode: Mode,
+    pending: Pending,
+    body: &[u8],
+) -> anyhow::Result<()> {
+    let mut limits = OpenLimits::new(u64::try_from(SystemClock.now_ms()).unwrap_or(0));
+    limits.max_skew_ms += 60_000;
+    let plaintext = match pending {
+        Pending::Session { keys, seq } => {
+            let dir = if mode == Mode::Echo {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let (h, plain) = session::open_in_session(&keys, dir, body, &limits)
+                .map_err(|e| anyhow::anyhow!("opening the answer: {}", e.code()))?;
+            anyhow::ensure!(h.seq == seq, "answer to another request");
+            plain
+        }
+        Pending::Sealed { opening } => {
+            let (_, plain) = printfleet_protocol::open(
+                &p.key.private,
+                server,
+                body,
+                &limits,
+                &mut printfleet_protocol::ReplayCache::new(1),
+            )
+            .map_err(|e| anyhow::anyhow!("opening the answer: {}", e.code()))?;
+            if let Some(keys) = opening {
+                *p.session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Held {
+                    keys: Arc::new(keys),
+                    next_seq: 1,
+                });
+            }
+            plain
+        }
+    };
+    if mode != Mode::Echo {
+        let ack = CheckInAck::decode(&plaintext).map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+        anyhow::ensure!(
+            ack.status == AckStatus::Stored,
+            "not stored: {:?}",
+            ack.code
+        );
+    }
+    Ok(())
 }
 
 fn post_op(
@@ -336,24 +489,35 @@ fn post_op(
     client: reqwest::Client,
     url: String,
     clients: u64,
+    mode: Mode,
     acked: Option<Arc<AtomicU64>>,
 ) -> Op {
     let printers = env.printers.clone();
     let server = env.server_key.clone();
     Arc::new(move |worker, n| -> OpFuture {
-        let body = sealed_report(&printers, &server, worker, n, clients);
-        let req = body.map(|b| {
-            client
-                .post(&url)
-                .header("content-type", "application/octet-stream")
-                .body(b)
-        });
+        let client = client.clone();
+        let url = url.clone();
+        let printers = printers.clone();
+        let server = server.clone();
         let acked = acked.clone();
         Box::pin(async move {
-            let resp = req?.send().await?;
+            let p = printer_for(&printers, worker, n, clients)?;
+            let (body, pending) = sealed_report(p, &server, mode)?;
+            let resp = client
+                .post(&url)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await?;
             let status = resp.status();
             let bytes = resp.bytes().await?;
             if status != reqwest::StatusCode::OK {
+                if mode == Mode::Sessions {
+                    // e.g. unknown_session: the printer opens a new session next time.
+                    *p.session
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                }
                 anyhow::bail!(
                     "answered {status}: {}",
                     String::from_utf8_lossy(&bytes)
@@ -362,6 +526,7 @@ fn post_op(
                         .collect::<String>()
                 );
             }
+            open_answer(p, &server, mode, pending, &bytes)?;
             if let Some(a) = acked {
                 a.fetch_add(1, Ordering::Relaxed);
             }
@@ -378,37 +543,45 @@ async fn phases(args: &CheckinArgs, env: &Env) -> anyhow::Result<Results> {
     let c = args.concurrency;
     let acked = Arc::new(AtomicU64::new(0));
     let check_in_url = format!("{}/device/v1/check-in", env.base);
+    let run = |name: &'static str, client: &reqwest::Client, url: &str, mode: Mode| {
+        let acked = (mode != Mode::Echo).then(|| acked.clone());
+        load::run_phase(
+            name,
+            plan,
+            post_op(env, client.clone(), url.to_string(), c, mode, acked),
+        )
+    };
     let reuse = client(&env.cert_pem, true, true)?;
-    let echo = load::run_phase(
-        "echo, reused",
-        plan,
-        post_op(env, reuse.clone(), env.echo_url.clone(), c, None),
-    )
-    .await?;
-    let checkins = load::run_phase(
-        "check-ins, reused",
-        plan,
-        post_op(env, reuse, check_in_url.clone(), c, Some(acked.clone())),
+    let echo = run("echo, reused", &reuse, &env.echo_url, Mode::Echo).await?;
+    let checkins = run("check-ins, reused", &reuse, &check_in_url, Mode::Sessions).await?;
+    let one_shot = run(
+        "check-ins, no session",
+        &reuse,
+        &check_in_url,
+        Mode::OneShot,
     )
     .await?;
     let resumed = client(&env.cert_pem, false, true)?;
-    let echo_new = load::run_phase(
+    let echo_new = run(
         "echo, new conn (resumed)",
-        plan,
-        post_op(env, resumed.clone(), env.echo_url.clone(), c, None),
+        &resumed,
+        &env.echo_url,
+        Mode::Echo,
     )
     .await?;
-    let checkins_new = load::run_phase(
+    let checkins_new = run(
         "check-ins, new (resumed)",
-        plan,
-        post_op(env, resumed, check_in_url.clone(), c, Some(acked.clone())),
+        &resumed,
+        &check_in_url,
+        Mode::Sessions,
     )
     .await?;
     let full = client(&env.cert_pem, false, false)?;
-    let checkins_full = load::run_phase(
+    let checkins_full = run(
         "check-ins, new (full hs)",
-        plan,
-        post_op(env, full, check_in_url, c, Some(acked.clone())),
+        &full,
+        &check_in_url,
+        Mode::Sessions,
     )
     .await?;
     let stored: i64 =
@@ -418,11 +591,13 @@ async fn phases(args: &CheckinArgs, env: &Env) -> anyhow::Result<Results> {
     Ok(Results {
         echo,
         checkins,
+        one_shot,
         echo_new,
         checkins_new,
         checkins_full,
         stored,
         acknowledged: acked.load(Ordering::Relaxed),
+        sessions_held: env.sessions_held(),
     })
 }
 
@@ -441,7 +616,8 @@ fn print(args: &CheckinArgs, r: &Results) {
         cores,
         if cfg!(debug_assertions) { "debug" } else { "release" },
     );
-    println!("a check-in: a sealed ~1 KiB report (HPKE auth mode), stored durably before its sealed acknowledgement");
+    println!("a check-in: a ~1 KiB report in the printer's protocol session (docs/protocol.md §2.8; opened by one HPKE");
+    println!("auth-mode body), stored durably before its acknowledgement, which the client opens and checks");
     println!();
     println!(
         "{:<48} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
@@ -450,6 +626,10 @@ fn print(args: &CheckinArgs, r: &Results) {
     for (name, p) in [
         ("HTTPS echo, connection reused (baseline)", &r.echo),
         ("check-ins, connection reused", &r.checkins),
+        (
+            "check-ins, reused, no session (HPKE per report)",
+            &r.one_shot,
+        ),
         ("HTTPS echo, new TLS conn, resumed (baseline)", &r.echo_new),
         ("check-ins, new TLS conn, resumed", &r.checkins_new),
         ("check-ins, new TLS conn, full handshake", &r.checkins_full),
@@ -480,6 +660,12 @@ fn print(args: &CheckinArgs, r: &Results) {
         r.checkins_new.rate(),
         r.echo_new.rate(),
         r.checkins_new.rate() / r.echo_new.rate()
+    );
+    println!(
+        "sessions: {:.1} x the rate of one HPKE exchange per report; {} held by the server at the end, {} bytes each",
+        r.checkins.rate() / r.one_shot.rate(),
+        r.sessions_held,
+        printfleet_server::device_sessions::bytes_per_session()
     );
     println!(
         "durability: {} check-ins acknowledged, {} reports in the stored history ({})",

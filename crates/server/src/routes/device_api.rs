@@ -61,6 +61,7 @@ pub async fn enrol(
         if let Some(d) = state.doorbell.get() {
             d.forget_printer(enrolled.device);
         }
+        state.channel.sessions.forget(enrolled.device);
     }
     let server = state.store.server_device_keypair().await?;
     let mut content = hex::decode(&enrolled.secrets.enrolment_secret)
@@ -194,7 +195,7 @@ pub async fn check_in(
         Err(refused) => return Ok(refused),
     };
     let mut ack = CheckInAck {
-        reply_to: message_id_hex(&opened.header.message_id),
+        reply_to: message_id_hex(&opened.message_id),
         seq: 0,
         status: AckStatus::Stored,
         code: None,
@@ -244,7 +245,7 @@ pub async fn check_in(
         .answer(
             &state.store,
             now,
-            &opened.sender_key,
+            &opened,
             MessageType::CheckInAck,
             status,
             &ack.encode(),
@@ -296,7 +297,7 @@ pub async fn fetch(
         }
     }
     let work = Work {
-        reply_to: message_id_hex(&opened.header.message_id),
+        reply_to: message_id_hex(&opened.message_id),
         items: items
             .into_iter()
             .map(|w| WorkItem {
@@ -312,7 +313,7 @@ pub async fn fetch(
         .answer(
             &state.store,
             state.clock.now_ms(),
-            &opened.sender_key,
+            &opened,
             MessageType::Work,
             StatusCode::OK,
             &work.encode(),

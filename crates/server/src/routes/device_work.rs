@@ -143,6 +143,8 @@ pub async fn revoke_key(
     if let Some(d) = state.doorbell.get() {
         d.forget_printer(device);
     }
+    // Its session bodies are refused from now on (it must open a new session, which fails).
+    state.channel.sessions.forget(device);
     // A long-poll in progress ends now, and finds the key revoked on its next request.
     state.channel.wake(device);
     Ok(StatusCode::NO_CONTENT)

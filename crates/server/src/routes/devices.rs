@@ -162,6 +162,8 @@ pub async fn remove(
     if let Some(d) = state.doorbell.get() {
         d.forget_printer(device);
     }
+    // Its session bodies are refused from now on (it must open a new session, which fails).
+    state.channel.sessions.forget(device);
     // A long-poll in progress ends now and is refused.
     state.channel.wake(device);
     Ok(StatusCode::NO_CONTENT)

@@ -18,11 +18,11 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn now(app: &TestApp) -> u64 {
+pub(crate) fn now(app: &TestApp) -> u64 {
     app.state.clock.now_ms() as u64
 }
 
-async fn token(app: &TestApp, w: &World) -> String {
+pub(crate) async fn token(app: &TestApp, w: &World) -> String {
     let (c, csrf) = app.sign_in("printer@a.example", PASSWORD).await;
     let r = c
         .post(app.url(&format!("/api/v1/tenants/{}/enrolment-tokens", w.a)))
@@ -43,7 +43,7 @@ fn identity(serial: &str) -> Identity {
     }
 }
 
-async fn printer(app: &TestApp, token: &str, serial: &str) -> DeviceClient {
+pub(crate) async fn printer(app: &TestApp, token: &str, serial: &str) -> DeviceClient {
     let e = enrol(
         &reqwest::Client::new(),
         &app.base,
@@ -56,7 +56,7 @@ async fn printer(app: &TestApp, token: &str, serial: &str) -> DeviceClient {
     DeviceClient::new(reqwest::Client::new(), vec![app.base.clone()], e)
 }
 
-fn report(seq: u64, total: u64, black: u8) -> CheckIn {
+pub(crate) fn report(seq: u64, total: u64, black: u8) -> CheckIn {
     CheckIn {
         seq,
         taken_at_ms: 1_767_225_600_000,
@@ -94,7 +94,7 @@ fn report(seq: u64, total: u64, black: u8) -> CheckIn {
     }
 }
 
-async fn admin_get(app: &TestApp, w: &World, path: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn admin_get(app: &TestApp, w: &World, path: &str) -> (u16, serde_json::Value) {
     let (c, _) = app.sign_in("printer@a.example", PASSWORD).await;
     let r = c
         .get(app.url(&format!("/api/v1/tenants/{}/{path}", w.a)))
@@ -105,7 +105,12 @@ async fn admin_get(app: &TestApp, w: &World, path: &str) -> (u16, serde_json::Va
     (status, r.json().await.unwrap_or_default())
 }
 
-async fn admin_post(app: &TestApp, w: &World, path: &str, body: serde_json::Value) -> u16 {
+pub(crate) async fn admin_post(
+    app: &TestApp,
+    w: &World,
+    path: &str,
+    body: serde_json::Value,
+) -> u16 {
     let (c, csrf) = app.sign_in("printer@a.example", PASSWORD).await;
     c.post(app.url(&format!("/api/v1/tenants/{}/{path}", w.a)))
         .header("x-csrf-token", csrf)

@@ -11,4 +11,5 @@ mod people;
 mod policies;
 mod protocol;
 mod rollouts;
+mod sessions;
 mod unique_secrets;
