@@ -710,6 +710,7 @@ impl Store {
                 "INSERT INTO assessment_history (tenant_id, id, device_id, at, catalogue_version, changes) VALUES {}",
                 value_rows(chunk.len(), 6)
             );
+            let sql = crate::codec::positional(self.backend, sql);
             let mut q = sqlx::query(&sql);
             for a in chunk {
                 q = q
@@ -742,6 +743,7 @@ impl Store {
                  ON CONFLICT (tenant_id, device_id) DO UPDATE SET epoch = excluded.epoch, state_received_at = excluded.state_received_at, assessed_at = excluded.assessed_at, catalogue_version = excluded.catalogue_version, status = excluded.status, compliant = excluded.compliant, non_compliant = excluded.non_compliant, unsupported = excluded.unsupported, unknown = excluded.unknown, items = excluded.items, counted_groups = excluded.counted_groups",
                 value_rows(chunk.len(), 13)
             );
+            let sql = crate::codec::positional(self.backend, sql);
             let mut q = sqlx::query(&sql);
             for a in chunk {
                 q = q

@@ -365,6 +365,7 @@ pub async fn devices_by_heartbeat_keys(
             "SELECT hb_key_id, tenant_id, id, secrets FROM devices WHERE hb_key_id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
             crate::codec::in_list(chunk.len())
         );
+        let sql = crate::codec::positional(store.backend, sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(id);
@@ -400,6 +401,7 @@ pub async fn heartbeat_windows_load_many(
             "SELECT hb_key_id, replay_window FROM heartbeat_windows WHERE hb_key_id IN ({})",
             crate::codec::in_list(chunk.len())
         );
+        let sql = crate::codec::positional(store.backend, sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(id);
@@ -445,6 +447,7 @@ pub async fn heartbeat_windows_save_many(
         let sql = format!(
             "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) VALUES {values} ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at"
         );
+        let sql = crate::codec::positional(store.backend, sql);
         let mut q = sqlx::query(&sql);
         for (device, key_id, window) in chunk {
             q = q
@@ -471,6 +474,7 @@ pub async fn work_pending_among(
             "SELECT DISTINCT device_id FROM outbox WHERE status = 'pending' AND device_id IN ({})",
             crate::codec::in_list(chunk.len())
         );
+        let sql = crate::codec::positional(store.backend, sql);
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(id);
