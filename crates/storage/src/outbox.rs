@@ -47,9 +47,10 @@ pub struct WorkRecord {
 /// At most this many items go out in one fetch answer (the protocol's `MAX_WORK_ITEMS`).
 pub const FETCH_BATCH: i64 = printfleet_protocol::messages::MAX_WORK_ITEMS as i64;
 
-/// Rows per multi-row `INSERT` of [`Store::work_enqueue_group`]: 7 parameters each, so 98 per
-/// statement; sqlx looks every `$n` up by a linear scan, so long statements cost quadratically.
-const GROUP_ROWS_PER_STATEMENT: usize = 14;
+/// Rows per multi-row `INSERT` of [`Store::work_enqueue_group`]: 7 parameters each, 3 500 per
+/// statement (bound positionally on SQLite, `codec::positional`). Each statement is a round
+/// trip: with 14 rows per statement, queueing work for 10 000 printers on PostgreSQL took 10.5 s.
+const GROUP_ROWS_PER_STATEMENT: usize = 500;
 
 const COLUMNS: &str =
     "id, device_id, kind, data, created_at, status, attempts, sent_at, finished_at, reason";
@@ -168,6 +169,7 @@ impl Store {
                 "INSERT INTO outbox (tenant_id, id, device_id, kind, data, created_by, created_at, status, attempts) VALUES {}",
                 pending_rows(chunk.len())
             );
+            let sql = crate::codec::positional(self.backend, sql);
             let mut q = sqlx::query(&sql);
             for d in chunk {
                 q = q
