@@ -9,9 +9,7 @@ use std::time::Duration;
 use printfleet_protocol::messages::{
     message_id_hex, CheckIn, CheckInAck, Fetch, Work, WorkAck, MAX_WAIT_MS,
 };
-use printfleet_protocol::session::{
-    self, Direction, SessionHeader, SessionKeys, MAX_SESSION_AGE_MS, MAX_SESSION_SEQ,
-};
+use printfleet_protocol::session::{self, Direction, PrinterSession, SessionHeader, SessionKeys};
 use printfleet_protocol::{Header, MessageType, OpenLimits, ReplayCache};
 use std::sync::Arc;
 
@@ -54,19 +52,9 @@ pub struct DeviceClient {
     /// Answers are accepted once; small, a printer receives few bodies.
     replay: Mutex<ReplayCache>,
     /// The protocol session (§2.8) of the latest opening, if sessions are used.
-    session: Mutex<Option<Held>>,
+    session: Mutex<Option<PrinterSession>>,
     use_sessions: bool,
 }
-
-/// A session this printer opened: its keys, the next seq to use, when it was opened.
-struct Held {
-    keys: Arc<SessionKeys>,
-    next_seq: u64,
-    opened_ms: u64,
-}
-
-/// A session is given up this long before the server would stop taking it (clock skew).
-const SESSION_MARGIN_MS: u64 = 5 * 60 * 1000;
 
 impl std::fmt::Debug for DeviceClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,7 +91,7 @@ impl DeviceClient {
         self.lock_session().is_some()
     }
 
-    fn lock_session(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+    fn lock_session(&self) -> std::sync::MutexGuard<'_, Option<PrinterSession>> {
         self.session
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -112,20 +100,13 @@ impl DeviceClient {
     /// The session and seq for the next body, if one is usable.
     fn next_in_session(&self, now_ms: u64) -> Option<(Arc<SessionKeys>, u64)> {
         let mut held = self.lock_session();
-        let usable = held.as_ref().is_some_and(|h| {
-            h.next_seq <= MAX_SESSION_SEQ
-                && now_ms
-                    < h.opened_ms
-                        .saturating_add(MAX_SESSION_AGE_MS - SESSION_MARGIN_MS)
-        });
-        if !usable {
+        let next = held
+            .as_mut()
+            .and_then(|h| Some((h.keys.clone(), h.next_seq(now_ms)?)));
+        if next.is_none() {
             *held = None;
-            return None;
         }
-        let h = held.as_mut()?;
-        let seq = h.next_seq;
-        h.next_seq += 1;
-        Some((h.keys.clone(), seq))
+        next
     }
 
     pub fn enrolment(&self) -> &Enrolment {
@@ -296,11 +277,7 @@ impl DeviceClient {
         // The server opened the body, so it holds the session it made (unless its table was
         // full: the first session body then comes back `unknown_session`).
         if self.use_sessions {
-            *self.lock_session() = Some(Held {
-                keys: Arc::new(keys),
-                next_seq: 1,
-                opened_ms: now_ms,
-            });
+            *self.lock_session() = Some(PrinterSession::new(keys, now_ms));
         }
         Ok((status, message_id_hex(&header.message_id), plain))
     }

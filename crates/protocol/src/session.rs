@@ -245,6 +245,41 @@ pub fn open_in_session(
     Ok((header, plaintext))
 }
 
+/// A printer stops using a session this long after opening it (the server's limit,
+/// [`MAX_SESSION_AGE_MS`], less a margin for clock skew).
+pub const PRINTER_SESSION_USE_MS: u64 = MAX_SESSION_AGE_MS - 5 * 60 * 1000;
+
+/// The printer's side of a session it opened: the keys and the next seq to use.
+#[derive(Debug)]
+pub struct PrinterSession {
+    pub keys: std::sync::Arc<SessionKeys>,
+    next_seq: u64,
+    opened_ms: u64,
+}
+
+impl PrinterSession {
+    pub fn new(keys: SessionKeys, opened_ms: u64) -> Self {
+        Self {
+            keys: std::sync::Arc::new(keys),
+            next_seq: 1,
+            opened_ms,
+        }
+    }
+
+    /// The seq for the next body, or `None` when the session is used up (too many bodies, or
+    /// too old): the printer then opens a new one.
+    pub fn next_seq(&mut self, now_ms: u64) -> Option<u64> {
+        let usable = self.next_seq <= MAX_SESSION_SEQ
+            && now_ms < self.opened_ms.saturating_add(PRINTER_SESSION_USE_MS);
+        if !usable {
+            return None;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some(seq)
+    }
+}
+
 /// The receiver's record of the up sequence numbers accepted in one session: the highest, and
 /// one bit for each of the [`SEQ_WINDOW`] below it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -366,6 +401,14 @@ mod tests {
         assert!(!w.accept(100 - SEQ_WINDOW));
         assert!(w.accept(100 - SEQ_WINDOW + 1));
         assert!(!w.accept(MAX_SESSION_SEQ + 1));
+    }
+
+    #[test]
+    fn a_printer_numbers_its_bodies_until_the_session_is_used_up() {
+        let mut p = PrinterSession::new(keys(6), NOW);
+        assert_eq!(p.next_seq(NOW), Some(1));
+        assert_eq!(p.next_seq(NOW), Some(2));
+        assert_eq!(p.next_seq(NOW + PRINTER_SESSION_USE_MS), None);
     }
 
     #[test]

@@ -114,12 +114,12 @@ impl Sessions {
     /// The live session named `id`, if the server holds it and it is neither too old nor idle.
     pub fn get(&self, id: &SessionId, now_ms: i64) -> Option<Arc<Session>> {
         let mut t = self.table();
-        let live = t.by_id.get(id).map(|e| is_live(e, now_ms))?;
-        if !live {
-            remove(&mut t, id);
-            return None;
+        let e = t.by_id.get(id)?;
+        if is_live(e, now_ms) {
+            return Some(e.session.clone());
         }
-        t.by_id.get(id).map(|e| e.session.clone())
+        remove(&mut t, id);
+        None
     }
 
     /// Records an authenticated body's sequence number (once only).

@@ -19,7 +19,7 @@ use printfleet_protocol::messages::{
     AckStatus, CheckIn, CheckInAck, Event, EventKind, Meters, ReportedValue, Supply, SupplyKind,
     SupplyState,
 };
-use printfleet_protocol::session::{self, Direction, SessionHeader, SessionKeys};
+use printfleet_protocol::session::{self, Direction, PrinterSession, SessionHeader, SessionKeys};
 use printfleet_protocol::{Header, KeyPair, MessageType, OpenLimits, PublicKey};
 use printfleet_storage::enrolment::Takeover;
 use std::collections::BTreeMap;
@@ -51,14 +51,17 @@ pub struct CheckinArgs {
 struct Printer {
     key: KeyPair,
     seq: AtomicU64,
-    session: Mutex<Option<Held>>,
-    echo_session: Mutex<Option<Held>>,
+    session: Slot,
+    echo_session: Slot,
 }
 
-/// A session of a printer and the next seq to use in it.
-struct Held {
-    keys: Arc<SessionKeys>,
-    next_seq: u64,
+/// Where a printer keeps a session (the agent's own type, `PrinterSession`).
+type Slot = Mutex<Option<PrinterSession>>;
+
+fn set(slot: &Slot, session: Option<PrinterSession>) {
+    *slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = session;
 }
 
 /// How a client talks: to the echo server, or to the server in sessions or with one HPKE
@@ -356,14 +359,13 @@ enum Pending {
     Sealed { opening: Option<SessionKeys> },
 }
 
-fn take_seq(slot: &Mutex<Option<Held>>) -> Option<(Arc<SessionKeys>, u64)> {
+fn take_seq(slot: &Slot) -> Option<(Arc<SessionKeys>, u64)> {
+    let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
     let mut held = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let h = held.as_mut()?;
-    let seq = h.next_seq;
-    h.next_seq += 1;
-    Some((h.keys.clone(), seq))
+    Some((h.keys.clone(), h.next_seq(now)?))
 }
 
 fn seal_in(keys: &SessionKeys, seq: u64, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -410,21 +412,18 @@ fn sealed_report(
     .map_err(|e| anyhow::anyhow!("sealing: {}", e.code()))?;
     if mode == Mode::Echo {
         // The echo server holds no session: the printer's side is all the client needs.
-        let keys = Arc::new(keys);
-        let body = seal_in(&keys, 1, &plaintext)?;
-        *p.echo_session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Held {
-            keys: keys.clone(),
-            next_seq: 2,
-        });
-        return Ok((body, Pending::Session { keys, seq: 1 }));
+        let mut session = PrinterSession::new(keys, now);
+        let seq = session
+            .next_seq(now)
+            .context("a new session has a first seq")?;
+        let keys = session.keys.clone();
+        set(&p.echo_session, Some(session));
+        let body = seal_in(&keys, seq, &plaintext)?;
+        return Ok((body, Pending::Session { keys, seq }));
     }
     if mode == Mode::OneShot {
         // The server makes this body's session the printer's one: the old one is gone.
-        *p.session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        set(&p.session, None);
     }
     let opening = (mode == Mode::Sessions).then_some(keys);
     Ok((body.into_bytes(), Pending::Sealed { opening }))
@@ -463,12 +462,8 @@ fn open_answer(
             )
             .map_err(|e| anyhow::anyhow!("opening the answer: {}", e.code()))?;
             if let Some(keys) = opening {
-                *p.session
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Held {
-                    keys: Arc::new(keys),
-                    next_seq: 1,
-                });
+                let now = u64::try_from(SystemClock.now_ms()).unwrap_or(0);
+                set(&p.session, Some(PrinterSession::new(keys, now)));
             }
             plain
         }
@@ -514,9 +509,7 @@ fn post_op(
             if status != reqwest::StatusCode::OK {
                 if mode == Mode::Sessions {
                     // e.g. unknown_session: the printer opens a new session next time.
-                    *p.session
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                    set(&p.session, None);
                 }
                 anyhow::bail!(
                     "answered {status}: {}",
