@@ -14,6 +14,7 @@
 //! Time and randomness are passed in. Randomness is `rand_core` 0.10's [`CryptoRng`] (the
 //! generation `hpke` uses, re-exported here); [`system_rng`] gives the operating system's.
 
+pub mod aead;
 pub mod error;
 pub mod header;
 pub mod heartbeat;

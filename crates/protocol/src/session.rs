@@ -4,11 +4,11 @@
 //! keys, a nonce made from a per-direction base and the body's sequence number, the clear
 //! header as associated data. No public-key operation per message.
 //!
-//! Everything cryptographic is the `hpke` crate's exporter and the `chacha20poly1305` crate; this
+//! Everything cryptographic is the `hpke` crate's exporter and ChaCha20-Poly1305 from `ring`
+//! ([`crate::aead`]); this
 //! module only derives labels, frames bodies and keeps the sequence window.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use crate::aead;
 use zeroize::Zeroizing;
 
 use crate::error::{OpenError, SealError};
@@ -97,7 +97,7 @@ impl SessionKeys {
         })
     }
 
-    fn cipher(&self, dir: Direction, seq: u64) -> (ChaCha20Poly1305, Nonce) {
+    fn cipher(&self, dir: Direction, seq: u64) -> (&[u8; aead::KEY_LEN], [u8; aead::NONCE_LEN]) {
         let (key, base) = match dir {
             Direction::Up => (&self.up_key, &self.up_nonce),
             Direction::Down => (&self.down_key, &self.down_nonce),
@@ -106,10 +106,7 @@ impl SessionKeys {
         for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
             *n ^= s;
         }
-        (
-            ChaCha20Poly1305::new(key.as_ref().into()),
-            Nonce::from(nonce),
-        )
+        (key, nonce)
     }
 
     /// Hex of the exported secrets, for test vectors only.
@@ -201,18 +198,9 @@ pub fn seal_in_session(
     }
     let aad = header.encode();
     let (cipher, nonce) = keys.cipher(dir, header.seq);
-    let ct = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| SealError::Hpke)?;
-    let mut out = Vec::with_capacity(SESSION_HEADER_LEN + ct.len());
+    let mut out = Vec::with_capacity(SESSION_HEADER_LEN + plaintext.len() + aead::TAG_LEN);
     out.extend_from_slice(&aad);
-    out.extend_from_slice(&ct);
+    aead::seal_into(cipher, nonce, &aad, plaintext, &mut out).map_err(|_| SealError::Hpke)?;
     Ok(out)
 }
 
@@ -239,9 +227,7 @@ pub fn open_in_session(
         return Err(OpenError::Truncated);
     };
     let (cipher, nonce) = keys.cipher(dir, header.seq);
-    let plaintext = cipher
-        .decrypt(&nonce, Payload { msg: ct, aad })
-        .map_err(|_| OpenError::Tampered)?;
+    let plaintext = aead::open(cipher, nonce, aad, ct).map_err(|_| OpenError::Tampered)?;
     Ok((header, plaintext))
 }
 

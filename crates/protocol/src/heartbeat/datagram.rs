@@ -9,8 +9,7 @@
 //! `00 00 00 00 || counter (u64 BE)`; aad = the 17 clear bytes. An answer repeats the counter of
 //! the request it answers.
 
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use crate::aead;
 
 use super::keys::{HeartbeatKeyId, HeartbeatKeys};
 use super::window::ReplayWindow;
@@ -80,10 +79,10 @@ impl AcceptedRequest {
     }
 }
 
-fn nonce(counter: u64) -> Nonce {
-    let mut n = [0u8; 12];
+fn nonce(counter: u64) -> [u8; aead::NONCE_LEN] {
+    let mut n = [0u8; aead::NONCE_LEN];
     n[4..].copy_from_slice(&counter.to_be_bytes());
-    n.into()
+    n
 }
 
 fn clear(key_id: HeartbeatKeyId, counter: u64) -> [u8; CLEAR_LEN] {
@@ -95,24 +94,16 @@ fn clear(key_id: HeartbeatKeyId, counter: u64) -> [u8; CLEAR_LEN] {
 }
 
 fn seal(
-    cipher: &ChaCha20Poly1305,
+    key: &[u8; aead::KEY_LEN],
     clear: [u8; CLEAR_LEN],
     counter: u64,
     payload: [u8; PAYLOAD_LEN],
 ) -> Result<Vec<u8>, HeartbeatError> {
-    let ct = cipher
-        .encrypt(
-            &nonce(counter),
-            Payload {
-                msg: &payload,
-                aad: &clear,
-            },
-        )
-        // Only fails for messages beyond ChaCha20's 256 GiB limit; 2 bytes never do.
-        .map_err(|_| HeartbeatError::BadLength)?;
     let mut out = Vec::with_capacity(DATAGRAM_LEN);
     out.extend_from_slice(&clear);
-    out.extend_from_slice(&ct);
+    // Only fails for messages beyond ChaCha20's 256 GiB limit; 2 bytes never do.
+    aead::seal_into(key, nonce(counter), &clear, &payload, &mut out)
+        .map_err(|_| HeartbeatError::BadLength)?;
     Ok(out)
 }
 
@@ -161,16 +152,14 @@ fn peek_for(keys: &HeartbeatKeys, datagram: &[u8]) -> Result<Clear, HeartbeatErr
 }
 
 fn decrypt(
-    cipher: &ChaCha20Poly1305,
+    key: &[u8; aead::KEY_LEN],
     counter: u64,
     datagram: &[u8],
 ) -> Result<[u8; PAYLOAD_LEN], HeartbeatError> {
     let (Some(aad), Some(ct)) = (datagram.get(..CLEAR_LEN), datagram.get(CLEAR_LEN..)) else {
         return Err(HeartbeatError::BadLength);
     };
-    let pt = cipher
-        .decrypt(&nonce(counter), Payload { msg: ct, aad })
-        .map_err(|_| HeartbeatError::Tampered)?;
+    let pt = aead::open(key, nonce(counter), aad, ct).map_err(|_| HeartbeatError::Tampered)?;
     <[u8; PAYLOAD_LEN]>::try_from(pt.as_slice()).map_err(|_| HeartbeatError::BadLength)
 }
 

@@ -10,7 +10,6 @@
 
 use std::fmt;
 
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -70,8 +69,8 @@ impl HeartbeatKey {
         self.expand(DOWN_KEY_INFO, down.as_mut());
         HeartbeatKeys {
             key_id: HeartbeatKeyId(key_id),
-            up: ChaCha20Poly1305::new(up.as_ref().into()),
-            down: ChaCha20Poly1305::new(down.as_ref().into()),
+            up,
+            down,
         }
     }
 
@@ -96,8 +95,8 @@ pub struct HeartbeatKeyId(pub [u8; 8]);
 #[derive(Clone)]
 pub struct HeartbeatKeys {
     pub(crate) key_id: HeartbeatKeyId,
-    pub(crate) up: ChaCha20Poly1305,
-    pub(crate) down: ChaCha20Poly1305,
+    pub(crate) up: zeroize::Zeroizing<[u8; 32]>,
+    pub(crate) down: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl HeartbeatKeys {
