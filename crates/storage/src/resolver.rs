@@ -311,10 +311,12 @@ pub async fn work_pending(
 
 /// Sizes of the `IN (…)` lists of the batched heartbeat look-ups. A shorter list is padded to
 /// the next size by repeating its last element (harmless in `IN`), so only these few SQL texts
-/// exist and their prepared statements stay cached. Kept small: SQLite finds each `$N`
-/// parameter's name by a linear scan when binding, so binding costs grow with the square of
-/// the parameters per statement (1024 parameters cost about 8 µs per row; 128 a tenth of it).
-const IN_SIZES: [usize; 4] = [1, 8, 32, 128];
+/// exist and their prepared statements stay cached. Every statement is a round trip to the
+/// database (on SQLite a hand-over to its connection thread, which waits for a core under
+/// load), so lists are long; binding stays cheap because the statements are positional on
+/// SQLite ([`crate::codec::positional`]; with named `$N` SQLite's look-up made binding grow
+/// with the square of the list).
+const IN_SIZES: [usize; 5] = [1, 8, 32, 128, 512];
 
 /// `items` cut into chunks of at most the largest [`IN_SIZES`], each padded to one of the sizes.
 fn padded_chunks<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
@@ -416,14 +418,15 @@ pub async fn heartbeat_windows_load_many(
     Ok(out)
 }
 
-/// The most rows in one multi-row upsert of windows (4 parameters each; see [`IN_SIZES`] on why
-/// statements stay small).
-const WINDOW_ROWS_PER_STATEMENT: usize = 32;
-
 /// Persists many heartbeat keys' replay windows in **one** transaction (the doorbell's group
 /// commit): all of them durably, or none. The keys must be distinct (PostgreSQL refuses to
-/// update one row twice in a statement). Multi-row upserts of 32 rows, then 16, 8, …, 1 for the
-/// rest (its binary decomposition), so at most six SQL texts exist.
+/// update one row twice in a statement).
+///
+/// The rows travel as **one** JSON array in one parameter, unpacked by the database
+/// (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL): one statement and one round
+/// trip per commit whatever its size. With multi-row `VALUES` (32 rows, then 256) a
+/// 1 500-window commit took 7–41 round trips, each a hand-over to SQLite's connection thread
+/// that waits for a core under load, and four bound values per row.
 pub async fn heartbeat_windows_save_many(
     store: &Store,
     windows: &[(printfleet_domain::DeviceId, [u8; 8], &[u8])],
@@ -432,33 +435,50 @@ pub async fn heartbeat_windows_save_many(
         return Ok(());
     }
     let now = store.now_ms();
-    let mut w = store.begin_write().await?;
-    let mut rest = windows;
-    while !rest.is_empty() {
-        let n = if rest.len() >= WINDOW_ROWS_PER_STATEMENT {
-            WINDOW_ROWS_PER_STATEMENT
-        } else {
-            // The largest power of two not above the remainder.
-            1 << (usize::BITS - 1 - rest.len().leading_zeros())
-        };
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let values = crate::codec::value_rows(n, 4);
-        let sql = format!(
-            "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) VALUES {values} ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at"
-        );
-        let sql = crate::codec::positional(store.backend, sql);
-        let mut q = sqlx::query(&sql);
-        for (device, key_id, window) in chunk {
-            q = q
-                .bind(hex::encode(key_id))
-                .bind(device.to_string())
-                .bind(window.to_vec())
-                .bind(now);
+    let rows = windows_json(windows);
+    let sql = match store.backend {
+        crate::Backend::Sqlite => {
+            // `WHERE true` tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+            "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) \
+             SELECT value->>0, value->>1, unhex(value->>2), ? FROM json_each(?) WHERE true \
+             ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at"
         }
-        q.execute(&mut *w.tx).await?;
-    }
+        crate::Backend::Postgres => {
+            "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) \
+             SELECT e->>0, e->>1, decode(e->>2, 'hex'), $1 FROM jsonb_array_elements($2::jsonb) e \
+             ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at"
+        }
+    };
+    let mut w = store.begin_write().await?;
+    sqlx::query(sql)
+        .bind(now)
+        .bind(rows)
+        .execute(&mut *w.tx)
+        .await?;
     store.commit(w).await
+}
+
+/// `[["<key id hex>","<printer id>","<window hex>"], …]`. Every value is hex or a printer id
+/// (hex digits and hyphens), so nothing needs escaping.
+fn windows_json(windows: &[(printfleet_domain::DeviceId, [u8; 8], &[u8])]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(windows.len() * 96 + 2);
+    out.push('[');
+    for (i, (device, key_id, window)) in windows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "[\"{}\",\"{}\",\"{}\"]",
+            hex::encode(key_id),
+            device,
+            hex::encode(window)
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// Which of `devices` have pending work: one indexed query per 128 printers (the doorbell asks
@@ -503,7 +523,8 @@ mod batch_tests {
         assert_eq!(sizes(1), [1]);
         assert_eq!(sizes(2), [8]);
         assert_eq!(sizes(33), [128]);
-        assert_eq!(sizes(200), [128, 128]);
+        assert_eq!(sizes(200), [512]);
+        assert_eq!(sizes(600), [512, 128]);
         let v: Vec<usize> = (0..3).collect();
         assert_eq!(padded_chunks(&v), [vec![0, 1, 2, 2, 2, 2, 2, 2]]);
     }

@@ -17,6 +17,45 @@ conformance! {
     check_server_keypair => sqlite_server_keypair, postgres_server_keypair;
     check_device_secrets_survive_key_roll => sqlite_device_secrets_survive_key_roll, postgres_device_secrets_survive_key_roll;
     check_heartbeat_windows => sqlite_heartbeat_windows, postgres_heartbeat_windows;
+    check_heartbeat_windows_many => sqlite_heartbeat_windows_many, postgres_heartbeat_windows_many;
+}
+
+/// The doorbell's group commit: new and existing windows of many keys in one call; each key
+/// reads back exactly its own latest window (also across a restart).
+async fn check_heartbeat_windows_many(h: &Harness) {
+    let a = h.ctx_a().await;
+    let d1 = enrol(h, &a, "WM1").await;
+    let d2 = enrol(h, &a, "WM2").await;
+    let (k1, k2, k3) = ([1u8; 8], [2u8; 8], [0xfeu8; 8]);
+    resolver::heartbeat_window_save(&h.store, d1, &k1, &[9, 9])
+        .await
+        .unwrap();
+    let big: Vec<u8> = (0..=255).collect();
+    resolver::heartbeat_windows_save_many(
+        &h.store,
+        &[(d1, k1, &[0, 1, 0xff]), (d2, k2, &big), (d2, k3, &[])],
+    )
+    .await
+    .unwrap();
+    let mut got = resolver::heartbeat_windows_load_many(&h.store, &[k1, k2, k3, [5u8; 8]])
+        .await
+        .unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        [(k1, vec![0, 1, 0xff]), (k2, big.clone()), (k3, vec![])]
+    );
+    resolver::heartbeat_windows_save_many(&h.store, &[])
+        .await
+        .unwrap();
+    let reopened = h.reopen(h.keys.masters.clone()).await.unwrap();
+    assert_eq!(
+        resolver::heartbeat_window_load(&reopened, &k2)
+            .await
+            .unwrap(),
+        Some(big)
+    );
+    reopened.close().await;
 }
 
 async fn check_heartbeat_windows(h: &Harness) {
