@@ -613,8 +613,8 @@ fn print(args: &CheckinArgs, r: &Results) {
     println!("auth-mode body), stored durably before its acknowledgement, which the client opens and checks");
     println!();
     println!(
-        "{:<48} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8}",
-        "phase", "ok", "errors", "per s", "p50 ms", "p99 ms", "max ms"
+        "{:<48} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>6} {:>10}",
+        "phase", "ok", "errors", "per s", "p50 ms", "p99 ms", "max ms", "cores", "CPU µs/op"
     );
     for (name, p) in [
         ("HTTPS echo, connection reused (baseline)", &r.echo),
@@ -628,19 +628,22 @@ fn print(args: &CheckinArgs, r: &Results) {
         ("check-ins, new TLS conn, full handshake", &r.checkins_full),
     ] {
         println!(
-            "{:<48} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<48} {:>9} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>10.0}",
             name,
             p.ok,
             p.errors,
             p.rate(),
             p.quantile_ms(0.5),
             p.quantile_ms(0.99),
-            p.max_ms()
+            p.max_ms(),
+            p.cores_busy().unwrap_or(f64::NAN),
+            p.cpu_us_per_op().unwrap_or(f64::NAN)
         );
         if let Some(e) = &p.first_error {
             println!("  first error: {e}");
         }
     }
+    println!("(cores: CPU of the whole process, server and load generator, over the phase; CPU µs/op: per successful operation)");
     println!();
     println!(
         "check-ins / echo, reused connections: {:.0} / {:.0} = {:.2}",

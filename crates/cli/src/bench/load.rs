@@ -29,6 +29,8 @@ pub struct Phase {
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// CPU seconds the whole process (server and load generator) used during the phase.
+    pub cpu_seconds: Option<f64>,
     /// Latencies of the successful operations in microseconds, sorted.
     latencies_us: Vec<u64>,
 }
@@ -52,6 +54,17 @@ impl Phase {
     pub fn max_ms(&self) -> f64 {
         self.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0
     }
+
+    /// Cores busy on average (the whole process), if the OS told.
+    pub fn cores_busy(&self) -> Option<f64> {
+        self.cpu_seconds
+            .map(|c| c / self.elapsed.as_secs_f64().max(1e-9))
+    }
+
+    /// CPU microseconds per successful operation (server and load generator together).
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        self.cpu_seconds.map(|c| c * 1e6 / (self.ok.max(1) as f64))
+    }
 }
 
 #[derive(Default)]
@@ -64,6 +77,7 @@ struct ClientStats {
 /// Runs `op` from `plan.concurrency` clients for `plan.duration`; fails when nothing succeeded.
 pub async fn run_phase(name: &str, plan: Plan, op: Op) -> anyhow::Result<Phase> {
     let ok = Arc::new(AtomicU64::new(0));
+    let cpu_before = super::heartbeats::sys::cpu_seconds();
     let start = Instant::now();
     let deadline = start + plan.duration;
     let clients: Vec<_> = (0..plan.concurrency)
@@ -86,6 +100,7 @@ pub async fn run_phase(name: &str, plan: Plan, op: Op) -> anyhow::Result<Phase> 
         errors: 0,
         first_error: None,
         elapsed: Duration::ZERO,
+        cpu_seconds: None,
         latencies_us: Vec::new(),
     };
     for c in clients {
@@ -95,6 +110,9 @@ pub async fn run_phase(name: &str, plan: Plan, op: Op) -> anyhow::Result<Phase> 
         phase.latencies_us.extend(s.latencies_us);
     }
     phase.elapsed = start.elapsed();
+    phase.cpu_seconds = super::heartbeats::sys::cpu_seconds()
+        .zip(cpu_before)
+        .map(|(a, b)| a - b);
     phase.ok = phase.latencies_us.len() as u64;
     phase.latencies_us.sort_unstable();
     bar.finish_with_message(format!("{:.0}/s", phase.rate()));
