@@ -178,6 +178,7 @@ pub(crate) enum RemediationStep {
 /// One printer's assessment, ready to write.
 struct Assessed {
     device: DeviceId,
+    /// The state's `settings_at` this was assessed against (`state_received_at`).
     received_at: i64,
     status: ItemStatus,
     tally: StatusTally,
@@ -235,7 +236,7 @@ impl Store {
              LEFT JOIN remediation_state r ON r.tenant_id = d.tenant_id AND r.device_id = d.id \
              WHERE (d.tenant_id, d.id) > ($3, $4) AND ( \
                 (d.removed_at IS NULL AND (c.device_id IS NULL OR c.epoch < COALESCE(e.epoch, 0) \
-                    OR c.state_received_at <> COALESCE(s.received_at, 0) \
+                    OR c.state_received_at <> COALESCE(s.settings_at, 0) \
                     OR (c.status = 'non_compliant' AND r.next_at IS NOT NULL AND r.next_at <= $1 AND r.last_work IS NOT NULL))) \
                 OR (d.removed_at IS NOT NULL AND c.device_id IS NOT NULL)) \
              ORDER BY d.tenant_id, d.id LIMIT $2",
@@ -256,6 +257,8 @@ impl Store {
             .collect()
     }
 
+    /// The info and settings of `devices` (what compliance depends on), with when they last
+    /// changed (`settings_at`, which the compliance row records).
     pub(crate) async fn states_of(
         &self,
         t: TenantId,
@@ -264,7 +267,7 @@ impl Store {
         let mut out = BTreeMap::new();
         for chunk in devices.chunks(IDS_PER_QUERY) {
             let sql = format!(
-                "SELECT device_id, state, received_at FROM device_state WHERE tenant_id = $1 AND device_id IN ({})",
+                "SELECT device_id, state, settings_at FROM device_state WHERE tenant_id = $1 AND device_id IN ({})",
                 in_list_from(2, chunk.len())
             );
             let q = bind_ids(sqlx::query(&sql).bind(t.to_string()), chunk);

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rollouts",
         include_str!("../migrations/0008_rollouts.sql"),
     ),
+    (
+        9,
+        "settings_at",
+        include_str!("../migrations/0009_settings_at.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -289,9 +289,9 @@ impl Store {
             let mut w = self.begin_write().await?;
             for part in rows.chunks(STATES_PER_STATEMENT) {
                 let sql = format!(
-                    "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES {} \
-                     ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
-                    crate::codec::value_rows(part.len(), 5)
+                    "INSERT INTO device_state (tenant_id, device_id, seq, received_at, settings_at, state) VALUES {} \
+                     ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, settings_at = excluded.settings_at, state = excluded.state",
+                    crate::codec::value_rows(part.len(), 6)
                 );
                 let mut q = sqlx::query(&sql);
                 for (device, seq, state) in part {
@@ -299,6 +299,7 @@ impl Store {
                         .bind(tenant.clone())
                         .bind(device.clone())
                         .bind(*seq)
+                        .bind(now)
                         .bind(now)
                         .bind(state.clone());
                 }

@@ -14,8 +14,10 @@ use sqlx::Row;
 /// What became of a check-in.
 #[derive(Debug)]
 pub enum CheckInOutcome {
-    /// Committed: durable when this is returned.
-    Stored,
+    /// Committed: durable when this is returned. `reassess`: the report changed the printer's
+    /// device info or a setting's value (or was its first), so its compliance may have changed;
+    /// a report of only meters, supplies and events cannot change it.
+    Stored { reassess: bool },
     /// This `seq` (or a later one) was stored before; nothing changed.
     Duplicate,
     /// Nonsense; nothing changed.
@@ -181,9 +183,11 @@ pub(crate) async fn check_in_batch(
     // One round trip to the database instead of two (each one a hand-over between threads).
     let mut live: HashMap<String, (String, i64, String)> = HashMap::new();
     let mut states: HashMap<String, DeviceState> = HashMap::new();
+    // When each printer's info and settings last changed (kept unless a report changes them).
+    let mut settings_at: HashMap<String, i64> = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let q = format!(
-            "SELECT d.id, d.tenant_id, d.key_version, d.connection, s.state FROM devices d \
+            "SELECT d.id, d.tenant_id, d.key_version, d.connection, s.state, s.settings_at FROM devices d \
              LEFT JOIN device_state s ON s.tenant_id = d.tenant_id AND s.device_id = d.id \
              WHERE d.id IN ({}) AND d.removed_at IS NULL AND d.revoked_at IS NULL",
             crate::codec::in_list(chunk.len())
@@ -198,6 +202,7 @@ pub(crate) async fn check_in_batch(
             if let Some(state) = r.try_get::<Option<String>, _>(4)? {
                 let state = serde_json::from_str(&state).map_err(json_err)?;
                 states.insert(device.clone(), state);
+                settings_at.insert(device.clone(), r.try_get::<i64, _>(5)?);
             }
             live.insert(device, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
         }
@@ -216,6 +221,7 @@ pub(crate) async fn check_in_batch(
             outcomes.push(CheckInOutcome::Gone);
             continue;
         }
+        let had_state = states.contains_key(&id);
         let previous = states.get(&id).cloned().unwrap_or_default();
         let mut next = match telemetry::apply(&previous, p.report, p.catalogue, now) {
             Ok(Verdict::Store(next)) => next,
@@ -249,11 +255,17 @@ pub(crate) async fn check_in_batch(
                 *key_version,
             ));
         }
+        // What compliance depends on (`assessment::states_of`): the info and the settings.
+        let reassess =
+            !had_state || next.info != previous.info || next.settings != previous.settings;
+        if reassess {
+            settings_at.insert(id.clone(), now);
+        }
         states.insert(id.clone(), *next);
         changed.insert(id, (p.tenant, seq));
-        outcomes.push(CheckInOutcome::Stored);
+        outcomes.push(CheckInOutcome::Stored { reassess });
     }
-    let rows: Vec<(String, TenantId, i64, String)> = changed
+    let rows: Vec<(String, TenantId, i64, i64, String)> = changed
         .into_iter()
         .map(|(id, (tenant, seq))| {
             let state = states
@@ -261,23 +273,25 @@ pub(crate) async fn check_in_batch(
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(json_err)?;
-            Ok((id, tenant, seq, state.unwrap_or_default()))
+            let at = settings_at.get(&id).copied().unwrap_or(now);
+            Ok((id, tenant, seq, at, state.unwrap_or_default()))
         })
         .collect::<Result<_, StoreError>>()?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let q = format!(
-            "INSERT INTO device_state (tenant_id, device_id, seq, received_at, state) VALUES {} \
-             ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, state = excluded.state",
-            crate::codec::value_rows(chunk.len(), 5)
+            "INSERT INTO device_state (tenant_id, device_id, seq, received_at, settings_at, state) VALUES {} \
+             ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at, settings_at = excluded.settings_at, state = excluded.state",
+            crate::codec::value_rows(chunk.len(), 6)
         );
         let q = crate::codec::positional(backend, q);
         let mut query = sqlx::query(&q);
-        for (id, tenant, seq, state) in chunk {
+        for (id, tenant, seq, at, state) in chunk {
             query = query
                 .bind(tenant.to_string())
                 .bind(id)
                 .bind(*seq)
                 .bind(now)
+                .bind(*at)
                 .bind(state);
         }
         query.execute(&mut **tx).await?;

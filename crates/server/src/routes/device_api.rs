@@ -222,9 +222,11 @@ pub async fn check_in(
                 )
                 .await?
             {
-                CheckInOutcome::Stored => state
+                // Only a report that changed what compliance depends on wakes the assessor.
+                CheckInOutcome::Stored { reassess: true } => state
                     .assessor
                     .hint(opened.sender.tenant, opened.sender.device),
+                CheckInOutcome::Stored { reassess: false } => {}
                 CheckInOutcome::Duplicate => ack.status = AckStatus::Duplicate,
                 CheckInOutcome::Refused(r) => refuse(&mut ack, r.code, r.field, r.message),
                 CheckInOutcome::Gone => return Ok(gone(&state, &opened).await?.into_response()),

@@ -429,7 +429,7 @@ pub async fn enrol_printer(
         .unwrap();
     assert!(matches!(
         stored,
-        printfleet_storage::telemetry::CheckInOutcome::Stored
+        printfleet_storage::telemetry::CheckInOutcome::Stored { .. }
     ));
     device
 }

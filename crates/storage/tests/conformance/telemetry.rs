@@ -21,6 +21,59 @@ conformance! {
     check_outbox => sqlite_outbox, postgres_outbox;
     check_group_outbox => sqlite_group_outbox, postgres_group_outbox;
     check_revocation_and_reenrolment => sqlite_revocation_and_reenrolment, postgres_revocation_and_reenrolment;
+    check_reassess_only_on_settings => sqlite_reassess_only_on_settings, postgres_reassess_only_on_settings;
+}
+
+/// A report that changes only meters (or supplies, events) cannot change compliance: it is
+/// stored, but the printer is not due for assessment; a changed setting makes it due.
+async fn check_reassess_only_on_settings(h: &Harness) {
+    let (d, _, _) = enrol(h, "R1").await;
+    let c = catalogue();
+    let due = || async {
+        h.store
+            .assessment_due_after(None, 1000)
+            .await
+            .unwrap()
+            .contains(&(h.a, d))
+    };
+    let first = h.store.check_in(h.a, d, report(1, 100), c.clone()).await;
+    assert!(matches!(
+        first,
+        Ok(CheckInOutcome::Stored { reassess: true })
+    ));
+    assert!(due().await);
+    h.store.assess_devices(&c, h.a, &[d]).await.unwrap();
+    assert!(!due().await);
+
+    h.advance(1000);
+    let meters_only = h.store.check_in(h.a, d, report(2, 200), c.clone()).await;
+    assert!(matches!(
+        meters_only,
+        Ok(CheckInOutcome::Stored { reassess: false })
+    ));
+    assert!(!due().await, "a meters-only report made the printer due");
+    let a = h.ctx_a().await;
+    let state = h.store.device_state(&a, d).await.unwrap().unwrap();
+    assert_eq!(state.seq, 2);
+    assert_eq!(state.meters.unwrap().total_impressions, 200);
+
+    h.advance(1000);
+    let mut changed = report(3, 300);
+    changed.settings.insert(
+        "network.telnet.enabled".to_string(),
+        ReportedValue::Bool(false),
+    );
+    let third = h.store.check_in(h.a, d, changed, c.clone()).await;
+    assert!(matches!(
+        third,
+        Ok(CheckInOutcome::Stored { reassess: true })
+    ));
+    assert!(
+        due().await,
+        "a changed setting did not make the printer due"
+    );
+    h.store.assess_devices(&c, h.a, &[d]).await.unwrap();
+    assert!(!due().await);
 }
 
 fn catalogue() -> Arc<Catalogue> {
@@ -74,7 +127,7 @@ async fn check_check_ins(h: &Harness) {
     let (d, _, _) = enrol(h, "T1").await;
     let a = h.ctx_a().await;
     let c = catalogue();
-    let stored = |r: CheckInOutcome| matches!(r, CheckInOutcome::Stored);
+    let stored = |r: CheckInOutcome| matches!(r, CheckInOutcome::Stored { .. });
     assert!(stored(
         h.store
             .check_in(h.a, d, report(1, 100), c.clone())
@@ -499,7 +552,7 @@ async fn check_revocation_and_reenrolment(h: &Harness) {
             .check_in(h.a, d, report(1, 70), catalogue())
             .await
             .unwrap(),
-        CheckInOutcome::Stored
+        CheckInOutcome::Stored { .. }
     ));
     // The approval was used up.
     let third = KeyPair::generate(&mut printfleet_protocol::system_rng());
