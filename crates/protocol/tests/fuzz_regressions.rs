@@ -121,3 +121,8 @@ fn sealed_to_device() {
 fn messages() {
     check_target("messages");
 }
+
+#[test]
+fn session_open() {
+    check_target("session_open");
+}

@@ -29,13 +29,14 @@ use printfleet_protocol::{
 pub type Harness = fn(&[u8]);
 
 /// Every harness, by fuzz target name (`fuzz_targets/<name>.rs`).
-pub const TARGETS: [(&str, Harness); 6] = [
+pub const TARGETS: [(&str, Harness); 7] = [
     ("sealed_open", sealed_open),
     ("heartbeat_request", heartbeat_request),
     ("heartbeat_answer", heartbeat_answer),
     ("window_restore", window_restore),
     ("sealed_to_device", sealed_to_device),
     ("messages", messages),
+    ("session_open", session_open),
 ];
 
 /// `now_ms` of the test vectors (2026-01-01T00:00:00Z): the valid vector bodies are fresh.
@@ -446,5 +447,86 @@ pub fn messages(data: &[u8]) {
     match ReEnrol::decode(data) {
         Ok(r) => assert_eq!(ReEnrol::decode(&r.encode()), Ok(r), "re_enrol round trip"),
         Err(e) => assert_message_error("re_enrol", &e),
+    }
+}
+
+/// The session of `docs/protocol-vectors.json` (`sessions.opening`): the server opens the
+/// vector's opening body and exports the same keys as the vector, so its valid bodies (the seed
+/// corpus) reach the AEAD.
+fn session_keys() -> &'static printfleet_protocol::session::SessionKeys {
+    static KEYS: OnceLock<printfleet_protocol::session::SessionKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let k = sealed_keys();
+        let body: Vec<u8> = (0..OPENING_HEX.len() / 2)
+            .filter_map(|i| OPENING_HEX.get(2 * i..2 * i + 2))
+            .filter_map(|b| u8::from_str_radix(b, 16).ok())
+            .collect();
+        match printfleet_protocol::sealed::open_opening(
+            &k.server.private,
+            &k.printer.public,
+            &body,
+            &OpenLimits::new(NOW_MS),
+            &mut ReplayCache::new(1),
+        ) {
+            Ok((_, _, keys)) => keys,
+            Err(e) => panic!("the vectors' opening body does not open: {e:?}"),
+        }
+    })
+}
+
+/// `sessions.opening.body_hex` of `docs/protocol-vectors.json`.
+const OPENING_HEX: &str = "50465301010282a1f42751f39e2995f414fae78a4e410000019b76daa800d0d1d2d3d4d5d6d7d8d9dadbdcdddedf9dacb93b9b11679b05ff3e4e99cfddd584fe8b37c91d3c2983e5dd6d7f326d5d95a90ad89fb05930cbd2414677128838b9dd343939a4777b01cfbfd3d80748509264eb83206ffefb663ccfe1f050bdb2855d349526f7b8c208742d5549ed124459868415796c003e678a30c768e8061bf5a72b9db88d339852e03a7153139e18b571d87113e478ee76b9330878ba0f5f596f76b4a345a6c5ced532fc529eccd621287456f595130980c8c1822bd6127de5304775bb41493f60375e43cc35492ca1e2a6c7441a0c32c8c5daefc519c23383a2405c6e1992fcad8b6c916c34c4fb9ea4db75d874387be1d3d4458ba89035af8897300d586e28da1fdf756bec8ee3da4771c6e7de99b45d55acf97a102fb103e0bcb59f66870c1c83d342147ed22e89b43c34ad59f288d7ec612b163e9304f9b23d72c2845e1a6996a45f22ef35da40f0fc42e1e2f52008bf2251bba265dc8221511679315cbfd3f217f69955597bb220579d24b60f97497f3879659fd7c102c6699ead6f50f6dfc3d2f292b4e2b0f79136eb01047c130d9f96c68e8e019c692b2d846d209b61590f36d15967dd2604b38c77592657c313a0f99227db5d0c566fc64cc84f9d98dd7513a44c2f3a75a59afd76f8f2720bb029ca5d0cf34d103da4073501d68650cc836bcf60d4f0222287f22e668e808174d676c48d43fe13f890062690f5994d685a616442ebd2b55394c56a01d6943a7f30609c19bbf2b0a657a6aba621e26837dd539ab2f4ffbdaf3213cf1bd5e90ce16d331a166c1bce7096bccd383dbdc2fda84748beb187dfbccc9add06e1363507312eeae69b5c687891f05b850097b6bedc187961305be79e7aa7a6d1184765ed5394b861aab09b4483c4848e8370a7c714887dad9ad340ee3b6a900496a2c984ea94a84e6ed1ccd0a58526e0f9a3a4105e8a78a050ceb56635f77ea3cbc88d6cbbc9a2d1d8e8f969f05e40d9383370cbce0d33ebaac6dfe49a330009fd84dd40e4a87ef5c8f60c72108aee0b87fdf5a0d578299efa329d5464a705a895411ae599b6957804bde36d2d029b162bdcca8444196c66bfd77ca6e50cd31c53760023c433a96f4e0951f59ed076eeac7bd994db1818dca314a664f23dfee029d7fb893ade24f9639878b2fa3d66e1cfb4da5c025d5a4379f323651227a0fdced4f8f69096f05d1c8b37c959d475f0a984496ae22d13783b71c341f982e22837d18a5d5a98327024c1bf0b5fd5a60738bbd44fa26995b427ab3d2adfc7c126e0d50f40bf5a2ec68bfece0b8bb05f6d631d8a2ae47af5fbb97ca2a2c848f671b8fc724471a693bf7f7afc1a3aff4e2850dc01cda002ce2824f9a522ca1ebac4c2b94ce2c4a9a839ce128e4c973fe7ad560b958f46cebfed8a896f19dd580e3ee8453d78e6f7e52c0cf827ee3de432fae4746e67dd5f7588eda9578cd549c6d2958976d834de6644008f0a6ca8e2cd121e5bb9eefe337b32cc1e3e1221021ec26e911099cf8af560ad0177bf";
+
+/// Session body → `SessionHeader::parse` under several limits, then `open_in_session` in both
+/// directions at the vectors' time and at the ends of the clock. An opened body must seal back
+/// to exactly the same bytes (same keys, seq, header), its seq is accepted once by a window,
+/// and its plaintext goes to the decoder of its type.
+pub fn session_open(data: &[u8]) {
+    use printfleet_protocol::session::{
+        self, Direction, SeqWindow, SessionHeader, SESSION_HEADER_LEN,
+    };
+    let keys = session_keys();
+    for max in [0, 5, SESSION_HEADER_LEN, MAX_BODY_LEN - 1, usize::MAX] {
+        let _ = SessionHeader::parse(data, max);
+    }
+    let parsed = SessionHeader::parse(data, MAX_BODY_LEN);
+    if let Ok(h) = &parsed {
+        assert_eq!(
+            Some(&h.encode()[..]),
+            data.get(..SESSION_HEADER_LEN),
+            "session header round trip"
+        );
+    }
+    let assert_session = session::is_session_body(data);
+    if parsed.is_ok() {
+        assert!(
+            assert_session,
+            "a parsed session header is not a session body"
+        );
+    }
+    for now in [NOW_MS + 30_000, NOW_MS, 0, u64::MAX] {
+        let limits = OpenLimits::new(now);
+        for dir in [Direction::Up, Direction::Down] {
+            match session::open_in_session(keys, dir, data, &limits) {
+                Ok((h, plaintext)) => {
+                    assert_eq!(Ok(h), parsed, "opened header != parsed header");
+                    let again = session::seal_in_session(keys, dir, &h, &plaintext);
+                    assert_eq!(again.as_deref(), Ok(data), "reseal differs");
+                    // Seq 0 and seqs beyond the limit authenticate but the window refuses them
+                    // (check 11 is the receiver's window, after opening).
+                    let mut window = SeqWindow::default();
+                    let usable = h.seq != 0 && h.seq <= session::MAX_SESSION_SEQ;
+                    assert_eq!(window.accept(h.seq), usable, "window on a fresh seq");
+                    assert!(!window.accept(h.seq), "a seq accepted twice");
+                    decode_plaintext(h.message_type, &plaintext);
+                }
+                Err(e) => {
+                    assert!(!e.code().is_empty());
+                    if let Err(pe) = &parsed {
+                        assert_eq!(&e, pe, "open and parse disagree");
+                    }
+                }
+            }
+        }
     }
 }
