@@ -100,9 +100,7 @@ impl DeviceClient {
     /// The session and seq for the next body, if one is usable.
     fn next_in_session(&self, now_ms: u64) -> Option<(Arc<SessionKeys>, u64)> {
         let mut held = self.lock_session();
-        let next = held
-            .as_mut()
-            .and_then(|h| Some((h.keys.clone(), h.next_seq(now_ms)?)));
+        let next = held.as_mut().and_then(|h| h.next_body(now_ms));
         if next.is_none() {
             *held = None;
         }

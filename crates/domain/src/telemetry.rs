@@ -41,6 +41,15 @@ pub struct DeviceState {
     pub provenance: BTreeMap<String, Provenance>,
 }
 
+impl DeviceState {
+    /// Whether `other` has the same device info and settings: the only parts of a state a
+    /// compliance assessment reads (`storage::assessment` parses just these). A report that
+    /// leaves them equal cannot change the printer's compliance.
+    pub fn same_compliance_inputs(&self, other: &DeviceState) -> bool {
+        self.info == other.info && self.settings == other.settings
+    }
+}
+
 /// Where a reported value came from (the device identity model: every value has an origin).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {

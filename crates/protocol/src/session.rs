@@ -264,6 +264,12 @@ impl PrinterSession {
         self.next_seq += 1;
         Some(seq)
     }
+
+    /// The keys and seq to seal the next body with ([`Self::next_seq`]).
+    pub fn next_body(&mut self, now_ms: u64) -> Option<(std::sync::Arc<SessionKeys>, u64)> {
+        let seq = self.next_seq(now_ms)?;
+        Some((self.keys.clone(), seq))
+    }
 }
 
 /// The receiver's record of the up sequence numbers accepted in one session: the highest, and

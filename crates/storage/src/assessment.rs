@@ -152,8 +152,9 @@ impl Remediation {
     }
 }
 
-/// The part of a stored state an assessment reads; the rest (meters, supplies, events,
-/// provenance) is skipped while parsing instead of being built and dropped.
+/// The part of a stored state an assessment reads (`DeviceState::same_compliance_inputs` says
+/// which; keep the two together); the rest (meters, supplies, events, provenance) is skipped
+/// while parsing instead of being built and dropped.
 #[derive(Deserialize)]
 struct AssessedState {
     #[serde(default)]

@@ -249,17 +249,7 @@ pub async fn heartbeat_window_save(
     key_id: &[u8; 8],
     window: &[u8],
 ) -> Result<(), StoreError> {
-    let mut w = store.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO heartbeat_windows (hb_key_id, device_id, replay_window, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hb_key_id) DO UPDATE SET replay_window = excluded.replay_window, updated_at = excluded.updated_at",
-    )
-    .bind(hex::encode(key_id))
-    .bind(device.to_string())
-    .bind(window.to_vec())
-    .bind(store.now_ms())
-    .execute(&mut *w.tx)
-    .await?;
-    store.commit(w).await
+    heartbeat_windows_save_many(store, &[(device, *key_id, window)]).await
 }
 
 /// A live printer found by the key id its sealed bodies name as sender (device identity

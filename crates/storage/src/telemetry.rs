@@ -255,9 +255,7 @@ pub(crate) async fn check_in_batch(
                 *key_version,
             ));
         }
-        // What compliance depends on (`assessment::states_of`): the info and the settings.
-        let reassess =
-            !had_state || next.info != previous.info || next.settings != previous.settings;
+        let reassess = !had_state || !next.same_compliance_inputs(&previous);
         if reassess {
             settings_at.insert(id.clone(), now);
         }

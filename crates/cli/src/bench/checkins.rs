@@ -364,8 +364,7 @@ fn take_seq(slot: &Slot) -> Option<(Arc<SessionKeys>, u64)> {
     let mut held = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let h = held.as_mut()?;
-    Some((h.keys.clone(), h.next_seq(now)?))
+    held.as_mut()?.next_body(now)
 }
 
 fn seal_in(keys: &SessionKeys, seq: u64, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -413,10 +412,9 @@ fn sealed_report(
     if mode == Mode::Echo {
         // The echo server holds no session: the printer's side is all the client needs.
         let mut session = PrinterSession::new(keys, now);
-        let seq = session
-            .next_seq(now)
+        let (keys, seq) = session
+            .next_body(now)
             .context("a new session has a first seq")?;
-        let keys = session.keys.clone();
         set(&p.echo_session, Some(session));
         let body = seal_in(&keys, seq, &plaintext)?;
         return Ok((body, Pending::Session { keys, seq }));

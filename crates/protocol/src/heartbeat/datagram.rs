@@ -20,7 +20,7 @@ pub const DATAGRAM_VERSION: u8 = 1;
 pub const CLEAR_LEN: usize = 1 + 8 + 8;
 /// Plaintext payload: type, flags.
 pub const PAYLOAD_LEN: usize = 2;
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = aead::TAG_LEN;
 /// Length of every version-1 datagram, request or answer.
 pub const DATAGRAM_LEN: usize = CLEAR_LEN + PAYLOAD_LEN + TAG_LEN;
 

@@ -95,8 +95,8 @@ pub struct HeartbeatKeyId(pub [u8; 8]);
 #[derive(Clone)]
 pub struct HeartbeatKeys {
     pub(crate) key_id: HeartbeatKeyId,
-    pub(crate) up: zeroize::Zeroizing<[u8; 32]>,
-    pub(crate) down: zeroize::Zeroizing<[u8; 32]>,
+    pub(crate) up: zeroize::Zeroizing<[u8; crate::aead::KEY_LEN]>,
+    pub(crate) down: zeroize::Zeroizing<[u8; crate::aead::KEY_LEN]>,
 }
 
 impl HeartbeatKeys {
