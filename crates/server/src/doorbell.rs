@@ -17,6 +17,7 @@ use printfleet_doorbell::{
 };
 use printfleet_protocol::heartbeat::{derive_heartbeat_key, HeartbeatKeyId};
 use printfleet_storage::enrolment::DeviceSecrets;
+use printfleet_storage::window_log::WindowLog;
 use printfleet_storage::{resolver, Store};
 
 /// The doorbell crate, for callers of this server's library (the benchmark runs the doorbell
@@ -24,18 +25,23 @@ use printfleet_storage::{resolver, Store};
 pub use printfleet_doorbell as service;
 
 pub struct StoreKeys(pub Store);
-pub struct StoreWindows(pub Store);
+/// Replay windows through the store's window log (group commits appended, folded behind).
+pub struct StoreWindows(pub WindowLog);
 /// Pending work from the outbox.
 pub struct StoreWork(pub Store);
 
-/// The doorbell's backends over `store`.
-pub fn store_backends(store: &Store, clock: Arc<dyn Clock>) -> printfleet_doorbell::Backends {
-    printfleet_doorbell::Backends {
+/// The doorbell's backends over `store`. Opening the window log first folds what a previous
+/// run left in it, so the windows the doorbell loads are the newest persisted.
+pub async fn store_backends(
+    store: &Store,
+    clock: Arc<dyn Clock>,
+) -> Result<printfleet_doorbell::Backends, printfleet_storage::StoreError> {
+    Ok(printfleet_doorbell::Backends {
         keys: Arc::new(StoreKeys(store.clone())),
-        replay: Arc::new(StoreWindows(store.clone())),
+        replay: Arc::new(StoreWindows(WindowLog::open(store).await?)),
         work: Arc::new(StoreWork(store.clone())),
         clock,
-    }
+    })
 }
 
 fn printer_keys(device: DeviceId, secrets: &DeviceSecrets) -> Result<PrinterKeys, BackendError> {
@@ -88,9 +94,12 @@ impl ReplayStore for StoreWindows {
         key_id: HeartbeatKeyId,
     ) -> BoxFuture<'_, Result<Option<Vec<u8>>, BackendError>> {
         Box::pin(async move {
-            resolver::heartbeat_window_load(&self.0, &key_id.0)
+            let found = self
+                .0
+                .load_many(&[key_id.0])
                 .await
-                .map_err(BackendError::new)
+                .map_err(BackendError::new)?;
+            Ok(found.into_iter().next().map(|(_, window)| window))
         })
     }
 
@@ -101,7 +110,8 @@ impl ReplayStore for StoreWindows {
         window: &'a [u8],
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            resolver::heartbeat_window_save(&self.0, printer, &key_id.0, window)
+            self.0
+                .save_many(&[(printer, key_id.0, window)])
                 .await
                 .map_err(BackendError::new)
         })
@@ -113,17 +123,18 @@ impl ReplayStore for StoreWindows {
     ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, BackendError>> {
         Box::pin(async move {
             let raw: Vec<[u8; 8]> = keys.iter().map(|(_, k)| k.0).collect();
-            let mut found: HashMap<[u8; 8], Vec<u8>> =
-                resolver::heartbeat_windows_load_many(&self.0, &raw)
-                    .await
-                    .map_err(BackendError::new)?
-                    .into_iter()
-                    .collect();
+            let mut found: HashMap<[u8; 8], Vec<u8>> = self
+                .0
+                .load_many(&raw)
+                .await
+                .map_err(BackendError::new)?
+                .into_iter()
+                .collect();
             Ok(keys.iter().map(|(_, k)| found.remove(&k.0)).collect())
         })
     }
 
-    /// One write transaction for the whole batch.
+    /// One log row, one transaction, for the whole batch (`storage::window_log`).
     fn save_many<'a>(
         &'a self,
         windows: &'a [WindowUpdate<'a>],
@@ -133,9 +144,7 @@ impl ReplayStore for StoreWindows {
                 .iter()
                 .map(|w| (w.printer, w.key_id.0, w.window))
                 .collect();
-            resolver::heartbeat_windows_save_many(&self.0, &rows)
-                .await
-                .map_err(BackendError::new)
+            self.0.save_many(&rows).await.map_err(BackendError::new)
         })
     }
 }

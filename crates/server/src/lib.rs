@@ -210,7 +210,9 @@ async fn start_doorbell(
         bind,
         ..Default::default()
     };
-    let backends = doorbell::store_backends(&state.store, state.clock.clone());
+    let backends = doorbell::store_backends(&state.store, state.clock.clone())
+        .await
+        .context("opening the heartbeat window log")?;
     let server = printfleet_doorbell::DoorbellServer::bind(config, backends)
         .await
         .with_context(|| format!("heartbeat_listen: cannot bind UDP {bind}"))?;

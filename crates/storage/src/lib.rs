@@ -37,6 +37,7 @@ pub mod telemetry;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod window_log;
 
 pub use error::StoreError;
 pub use printfleet_domain::Ctx;

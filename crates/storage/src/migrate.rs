@@ -1,4 +1,5 @@
-//! Versioned migrations, one SQL text for both backends (`{BLOB}` is the only difference),
+//! Versioned migrations, one SQL text for both backends (`{BLOB}` and `{WITHOUT_ROWID}` are the
+//! only differences),
 //! applied in order at start, each in its own transaction.
 
 use crate::{Backend, StoreError};
@@ -46,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "settings_at",
         include_str!("../migrations/0009_settings_at.sql"),
     ),
+    (
+        10,
+        "heartbeat_window_log",
+        include_str!("../migrations/0010_heartbeat_window_log.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
@@ -71,11 +77,13 @@ pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreE
         if applied.contains(version) {
             continue;
         }
-        let blob = match backend {
-            Backend::Sqlite => "BLOB",
-            Backend::Postgres => "BYTEA",
+        let (blob, without_rowid) = match backend {
+            Backend::Sqlite => ("BLOB", " WITHOUT ROWID"),
+            Backend::Postgres => ("BYTEA", ""),
         };
-        let sql = sql.replace("{BLOB}", blob);
+        let sql = sql
+            .replace("{BLOB}", blob)
+            .replace("{WITHOUT_ROWID}", without_rowid);
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(&sql).execute(&mut *tx).await?;
         sqlx::query(

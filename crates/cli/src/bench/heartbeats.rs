@@ -218,7 +218,7 @@ pub(super) async fn start_doorbell(
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..DoorbellConfig::default()
     };
-    let mut backends = printfleet_server::doorbell::store_backends(store, clock);
+    let mut backends = printfleet_server::doorbell::store_backends(store, clock).await?;
     if args.windows_in_memory {
         backends.replay = Arc::new(doorbell::InMemoryReplayStore::new());
     }

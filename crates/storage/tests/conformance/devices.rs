@@ -9,6 +9,7 @@ use printfleet_protocol::KeyPair;
 use printfleet_storage::enrolment::EnrolRefusal;
 use printfleet_storage::enrolment::Takeover;
 use printfleet_storage::resolver;
+use printfleet_storage::window_log::WindowLog;
 
 conformance! {
     check_enrolment_tokens => sqlite_enrolment_tokens, postgres_enrolment_tokens;
@@ -18,6 +19,69 @@ conformance! {
     check_device_secrets_survive_key_roll => sqlite_device_secrets_survive_key_roll, postgres_device_secrets_survive_key_roll;
     check_heartbeat_windows => sqlite_heartbeat_windows, postgres_heartbeat_windows;
     check_heartbeat_windows_many => sqlite_heartbeat_windows_many, postgres_heartbeat_windows_many;
+    check_heartbeat_window_log => sqlite_heartbeat_window_log, postgres_heartbeat_window_log;
+}
+
+async fn log_rows(store: &printfleet_storage::Store) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM heartbeat_window_log")
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap()
+}
+
+/// The doorbell's window log: a group commit is one log row; loads see the newest window at
+/// once; a log left by a crash (no compaction) is folded into `heartbeat_windows` when the next
+/// run opens it; a compaction moves the windows there and empties the log.
+async fn check_heartbeat_window_log(h: &Harness) {
+    let a = h.ctx_a().await;
+    let d1 = enrol(h, &a, "WL1").await;
+    let d2 = enrol(h, &a, "WL2").await;
+    let (k1, k2, k3) = ([0x11u8; 8], [0x22u8; 8], [0x33u8; 8]);
+    // No background compaction: what is in the log at the "crash" is known.
+    let log = WindowLog::open_with(&h.store, None).await.unwrap();
+    log.save_many(&[(d1, k1, &[1]), (d2, k2, &[2, 2])])
+        .await
+        .unwrap();
+    log.save_many(&[(d1, k1, &[3, 3, 3])]).await.unwrap();
+    log.save_many(&[]).await.unwrap();
+    assert_eq!(log_rows(&h.store).await, 2);
+    let mut got = log.load_many(&[k1, k2, k3]).await.unwrap();
+    got.sort();
+    assert_eq!(got, [(k1, vec![3, 3, 3]), (k2, vec![2, 2])]);
+    // Not yet in the table: the log is what made them durable.
+    assert!(resolver::heartbeat_windows_load_many(&h.store, &[k1, k2])
+        .await
+        .unwrap()
+        .is_empty());
+    drop(log);
+
+    let reopened = h.reopen(h.keys.masters.clone()).await.unwrap();
+    let log = WindowLog::open_with(&reopened, None).await.unwrap();
+    assert_eq!(log_rows(&reopened).await, 0, "the log is folded at open");
+    let mut table = resolver::heartbeat_windows_load_many(&reopened, &[k1, k2, k3])
+        .await
+        .unwrap();
+    table.sort();
+    assert_eq!(table, [(k1, vec![3, 3, 3]), (k2, vec![2, 2])]);
+
+    log.save_many(&[(d2, k2, &[4]), (d2, k3, &[5])])
+        .await
+        .unwrap();
+    assert_eq!(log.dirty_len(), 2);
+    assert_eq!(log.compact().await.unwrap(), 2);
+    assert_eq!(log.compact().await.unwrap(), 0, "nothing left to fold");
+    assert_eq!(log.dirty_len(), 0);
+    assert_eq!(log_rows(&reopened).await, 0);
+    let mut table = resolver::heartbeat_windows_load_many(&reopened, &[k1, k2, k3])
+        .await
+        .unwrap();
+    table.sort();
+    assert_eq!(table, [(k1, vec![3, 3, 3]), (k2, vec![4]), (k3, vec![5])]);
+    let mut got = log.load_many(&[k2, k1]).await.unwrap();
+    got.sort();
+    assert_eq!(got, [(k1, vec![3, 3, 3]), (k2, vec![4])]);
+    drop(log);
+    reopened.close().await;
 }
 
 /// The doorbell's group commit: new and existing windows of many keys in one call; each key
