@@ -13,7 +13,8 @@ use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::clock::Clock;
 use printfleet_domain::{DeviceId, TenantId};
 use printfleet_protocol::messages::CheckIn;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::telemetry::{check_in_batch, CheckInOutcome, Pending};
@@ -69,10 +70,17 @@ async fn writer(
     clock: Arc<dyn Clock>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The writer keeps its own connection: SQLite's page cache then still holds the pages the
+    // previous batch read and wrote (a pooled connection that other work used in between has
+    // to read them again). Dropped after a failure, so a broken connection is replaced.
+    let mut conn: Option<PoolConnection<Any>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let (outcomes, replies) =
-            store_batch(jobs, backend, &pool, &write_lock, clock.now_ms()).await;
+            store_batch(jobs, backend, &pool, &mut conn, &write_lock, clock.now_ms()).await;
+        if outcomes.is_err() {
+            conn = None;
+        }
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -96,13 +104,18 @@ async fn store_batch(
     jobs: Vec<(Job, Reply)>,
     backend: crate::Backend,
     pool: &AnyPool,
+    conn: &mut Option<PoolConnection<Any>>,
     write_lock: &Arc<tokio::sync::Mutex<()>>,
     now: i64,
 ) -> (Result<Vec<CheckInOutcome>, StoreError>, Vec<Reply>) {
     let (jobs, replies): (Vec<Job>, Vec<Reply>) = jobs.into_iter().unzip();
     let result = async {
         let _guard = write_lock.lock().await;
-        let mut tx = pool.begin().await?;
+        let conn = match conn {
+            Some(c) => c,
+            None => conn.insert(pool.acquire().await?),
+        };
+        let mut tx = conn.begin().await?;
         let pending: Vec<Pending<'_>> = jobs
             .iter()
             .map(|j| Pending {

@@ -169,7 +169,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// states and the history rows are written with multi-row statements. Database errors abort
 /// the whole batch (the caller rolls back); refusals write nothing.
 pub(crate) async fn check_in_batch(
-    tx: &mut crate::Tx,
+    conn: &mut sqlx::AnyConnection,
     backend: crate::Backend,
     now: i64,
     batch: &[Pending<'_>],
@@ -197,7 +197,7 @@ pub(crate) async fn check_in_batch(
         for id in chunk {
             query = query.bind(id);
         }
-        for r in query.fetch_all(&mut **tx).await? {
+        for r in query.fetch_all(&mut *conn).await? {
             let device: String = r.try_get(0)?;
             if let Some(state) = r.try_get::<Option<String>, _>(4)? {
                 let state = serde_json::from_str(&state).map_err(json_err)?;
@@ -292,7 +292,7 @@ pub(crate) async fn check_in_batch(
                 .bind(*at)
                 .bind(state);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *conn).await?;
     }
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
         let q = format!(
@@ -313,7 +313,7 @@ pub(crate) async fn check_in_batch(
                 .bind(body)
                 .bind(*key_version);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *conn).await?;
     }
     Ok(outcomes)
 }
