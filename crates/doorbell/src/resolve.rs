@@ -2,8 +2,10 @@
 //! call, then their persisted windows with one call), and hands the results back to the receive
 //! loop, which installs them and handles the datagrams that waited.
 //!
-//! One task, one batch in flight: however many unknown key ids arrive, the database sees at
-//! most one look-up batch of [`LOOKUP_BATCH`] ids at a time from the doorbell.
+//! One task, at most [`IN_FLIGHT`] batches at a time: however many unknown key ids arrive, the
+//! database sees at most that many look-up batches of [`LOOKUP_BATCH`] ids from the doorbell.
+//! Two, not one: a batch is a database read and then CPU (decrypting each printer's secrets),
+//! so with one batch the other core idled while a fleet's first heartbeats waited.
 
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ use crate::server::Shared;
 
 /// The most key ids looked up in one backend call.
 pub const LOOKUP_BATCH: usize = 512;
+/// The most look-up batches running at once.
+pub const IN_FLIGHT: usize = 2;
 
 /// What a look-up found for one key id.
 // Short-lived (one batch of look-ups), and nearly always the large variant.
@@ -40,16 +44,28 @@ pub(crate) async fn resolver(
     mut rx: mpsc::UnboundedReceiver<HeartbeatKeyId>,
     tx: mpsc::Sender<Resolved>,
 ) {
-    let mut ids = Vec::with_capacity(LOOKUP_BATCH);
-    while rx.recv_many(&mut ids, LOOKUP_BATCH).await > 0 {
-        let epoch = s.cache.epoch();
-        s.counters.key_lookups(ids.len());
-        let results = resolve(&s, &ids).await;
-        ids.clear();
-        if tx.send(Resolved { epoch, results }).await.is_err() {
-            return;
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        let mut ids = Vec::with_capacity(LOOKUP_BATCH);
+        tokio::select! {
+            n = rx.recv_many(&mut ids, LOOKUP_BATCH), if running.len() < IN_FLIGHT => {
+                if n == 0 {
+                    break;
+                }
+                // Read before the look-up starts (see `Resolved::epoch`).
+                let epoch = s.cache.epoch();
+                s.counters.key_lookups(ids.len());
+                let (s, tx) = (s.clone(), tx.clone());
+                running.spawn(async move {
+                    let results = resolve(&s, &ids).await;
+                    // The receive loop gone: the doorbell is stopping.
+                    let _ = tx.send(Resolved { epoch, results }).await;
+                });
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
         }
     }
+    while running.join_next().await.is_some() {}
 }
 
 async fn resolve(s: &Shared, ids: &[HeartbeatKeyId]) -> Vec<(HeartbeatKeyId, Resolution)> {
