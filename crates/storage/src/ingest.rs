@@ -78,9 +78,6 @@ async fn writer(
         let jobs = std::mem::take(&mut batch);
         let (outcomes, replies) =
             store_batch(jobs, backend, &pool, &mut conn, &write_lock, clock.now_ms()).await;
-        if outcomes.is_err() {
-            conn = None;
-        }
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -88,6 +85,7 @@ async fn writer(
                 }
             }
             Err(e) => {
+                conn = None;
                 tracing::warn!(error = %e, "check-in batch not stored; its printers retry");
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(

@@ -63,8 +63,9 @@ struct Dirty {
 struct Inner {
     store: Store,
     dirty: Mutex<Dirty>,
-    /// Serialises appends, so log ids are committed and merged in order.
-    append: tokio::sync::Mutex<i64>,
+    /// Serialises appends, so log ids are committed and merged in order (the next id is
+    /// `Dirty::last_id + 1`).
+    append: tokio::sync::Mutex<()>,
     /// Serialises compactions (the background one and explicit calls).
     compact: tokio::sync::Mutex<()>,
 }
@@ -86,8 +87,11 @@ impl WindowLog {
         let last = fold_leftovers(store).await?;
         let log = Self(Arc::new(Inner {
             store: store.clone(),
-            dirty: Mutex::new(Dirty::default()),
-            append: tokio::sync::Mutex::new(last),
+            dirty: Mutex::new(Dirty {
+                last_id: last,
+                ..Dirty::default()
+            }),
+            append: tokio::sync::Mutex::new(()),
             compact: tokio::sync::Mutex::new(()),
         }));
         if let Some(every) = every {
@@ -107,8 +111,14 @@ impl WindowLog {
         }
         let packed = encode(windows)?;
         let packed_len = packed.len();
-        let mut next_id = self.0.append.lock().await;
-        let id = *next_id + 1;
+        let _in_order = self.0.append.lock().await;
+        let id = self
+            .0
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_id
+            + 1;
         let store = &self.0.store;
         let mut w = store.begin_write().await?;
         sqlx::query(
@@ -120,7 +130,6 @@ impl WindowLog {
         .execute(&mut *w.tx)
         .await?;
         store.commit(w).await?;
-        *next_id = id;
         let mut dirty = self.0.dirty.lock().unwrap_or_else(PoisonError::into_inner);
         for (device, key_id, window) in windows {
             dirty.current.insert(*key_id, (*device, Box::from(*window)));
@@ -209,13 +218,7 @@ async fn compact(inner: &Inner) -> Result<usize, StoreError> {
     };
     let mut sorted: Vec<(DeviceId, [u8; 8], &[u8])> =
         windows.iter().map(|(k, (d, w))| (*d, *k, &w[..])).collect();
-    write_windows(&inner.store, &mut sorted).await?;
-    let mut w = inner.store.begin_write().await?;
-    sqlx::query("DELETE FROM heartbeat_window_log WHERE id <= $1")
-        .bind(last_id)
-        .execute(&mut *w.tx)
-        .await?;
-    inner.store.commit(w).await?;
+    fold_into_table(&inner.store, &mut sorted, last_id).await?;
     inner
         .dirty
         .lock()
@@ -225,17 +228,24 @@ async fn compact(inner: &Inner) -> Result<usize, StoreError> {
 }
 
 /// Upserts windows into `heartbeat_windows` in key order (the table's order, so neighbouring
-/// keys share pages), [`COMPACT_CHUNK`] per transaction.
-async fn write_windows(
+/// keys share pages), [`COMPACT_CHUNK`] per transaction, then deletes the log rows up to
+/// `last_id`, which they cover.
+async fn fold_into_table(
     store: &Store,
     windows: &mut [(DeviceId, [u8; 8], &[u8])],
+    last_id: i64,
 ) -> Result<(), StoreError> {
     // Hex keys sort as their bytes do.
     windows.sort_unstable_by_key(|w| w.1);
     for chunk in windows.chunks(COMPACT_CHUNK) {
         resolver::heartbeat_windows_save_many(store, chunk).await?;
     }
-    Ok(())
+    let mut w = store.begin_write().await?;
+    sqlx::query("DELETE FROM heartbeat_window_log WHERE id <= $1")
+        .bind(last_id)
+        .execute(&mut *w.tx)
+        .await?;
+    store.commit(w).await
 }
 
 /// Folds every row left in the log (latest row of a key wins) into `heartbeat_windows` and
@@ -257,13 +267,7 @@ async fn fold_leftovers(store: &Store) -> Result<i64, StoreError> {
     }
     let mut windows: Vec<(DeviceId, [u8; 8], &[u8])> =
         latest.iter().map(|(k, (d, w))| (*d, *k, &w[..])).collect();
-    write_windows(store, &mut windows).await?;
-    let mut w = store.begin_write().await?;
-    sqlx::query("DELETE FROM heartbeat_window_log WHERE id <= $1")
-        .bind(last)
-        .execute(&mut *w.tx)
-        .await?;
-    store.commit(w).await?;
+    fold_into_table(store, &mut windows, last).await?;
     tracing::info!(
         rows = rows.len(),
         windows = windows.len(),
