@@ -360,13 +360,15 @@ impl Store {
                 1
             }
             Some(how) => {
-                let kv: i64 =
-                    sqlx::query("SELECT key_version FROM devices WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.to_string())
-                        .bind(device.to_string())
-                        .fetch_one(&mut *w.tx)
-                        .await?
-                        .try_get(0)?;
+                let old = sqlx::query(
+                    "SELECT key_version, hb_key_id FROM devices WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.to_string())
+                .bind(device.to_string())
+                .fetch_one(&mut *w.tx)
+                .await?;
+                let kv: i64 = old.try_get(0)?;
+                let old_hb_key: Option<String> = old.try_get(1)?;
                 sqlx::query(
                     "UPDATE devices SET model = $1, firmware = $2, kem_public = $3, kem_key_id = $4, key_version = $5, hb_key_id = $6, secrets = $7, secrets_key_version = $8, enrolled_with = $9, enrolled_at = $10, revoked_at = NULL, reenrol_approved_until = NULL WHERE tenant_id = $11 AND id = $12",
                 )
@@ -385,11 +387,15 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
                 // The new heartbeat key starts with counters at 1 and a fresh window; reports
-                // restart at seq 1 (history rows carry the key version).
-                sqlx::query("DELETE FROM heartbeat_windows WHERE device_id = $1")
-                    .bind(device.to_string())
-                    .execute(&mut *w.tx)
-                    .await?;
+                // restart at seq 1 (history rows carry the key version). The old key's window
+                // is deleted by its key, the table's primary key: `device_id` has no index,
+                // and a scan of a million printers' windows would hold the write lock.
+                if let Some(old_hb_key) = old_hb_key {
+                    sqlx::query("DELETE FROM heartbeat_windows WHERE hb_key_id = $1")
+                        .bind(old_hb_key)
+                        .execute(&mut *w.tx)
+                        .await?;
+                }
                 crate::telemetry::reset_seq(&mut w, tenant, device).await?;
                 let ev = AuditEvent {
                     actor: Actor::System,

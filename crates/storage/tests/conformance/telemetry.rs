@@ -518,6 +518,23 @@ async fn check_revocation_and_reenrolment(h: &Harness) {
             .unwrap_err(),
         EnrolRefusal::BadProof
     );
+    // Replay windows: this printer's current heartbeat key, and another printer's.
+    let hb_key = |d: DeviceId| async move {
+        let hex: String = sqlx::query_scalar("SELECT hb_key_id FROM devices WHERE id = $1")
+            .bind(d.to_string())
+            .fetch_one(h.store.raw_pool())
+            .await
+            .unwrap();
+        <[u8; 8]>::try_from(hex::decode(hex).unwrap()).unwrap()
+    };
+    let (other, _, _) = enrol(h, "R2").await;
+    let (old_key, other_key) = (hb_key(d).await, hb_key(other).await);
+    resolver::heartbeat_windows_save_many(
+        &h.store,
+        &[(d, old_key, &[1, 2][..]), (other, other_key, &[3, 4][..])],
+    )
+    .await
+    .unwrap();
     let until = h.store.device_approve_reenrolment(&a, d).await.unwrap();
     assert!(until > h.store.now_ms());
     let e = h
@@ -541,6 +558,14 @@ async fn check_revocation_and_reenrolment(h: &Harness) {
             dev.reenrol_approved_until_ms
         ),
         ("2506.2", None, None)
+    );
+    // The old heartbeat key's window is gone; the other printer's is not.
+    assert_ne!(hb_key(d).await, old_key);
+    assert_eq!(
+        resolver::heartbeat_windows_load_many(&h.store, &[old_key, other_key])
+            .await
+            .unwrap(),
+        vec![(other_key, vec![3, 4])]
     );
     // The old key is gone, the new one works; reports restart at seq 1.
     assert!(resolver::device_by_kem_key(&h.store, &kid.0)
