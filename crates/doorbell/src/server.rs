@@ -59,8 +59,11 @@ const RECV_BATCH: usize = 256;
 const WRITER_QUEUE: usize = 2 * pipeline::MAX_BATCH;
 
 /// Distinct key ids waiting for a look-up; datagrams of further unknown ids are dropped as
-/// `busy` without asking the database.
-const MAX_PARKED_KEYS: usize = 4 * resolve::LOOKUP_BATCH;
+/// `busy` without asking the database. A fleet's first interval brings first contacts at random
+/// moments (16 700/s for a million printers at 60 s), so the queue has bursts: 8 192 ids (half a
+/// second of them, a few MiB at most) ride them out where 2 048 dropped thousands
+/// (docs/benchmarks.md, "Fleet"). The database still sees only the resolver's batches.
+const MAX_PARKED_KEYS: usize = 16 * resolve::LOOKUP_BATCH;
 /// Datagrams kept per key id waiting for its look-up.
 const MAX_PARKED_PER_KEY: usize = 4;
 
