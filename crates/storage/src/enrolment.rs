@@ -368,7 +368,7 @@ impl Store {
                 .fetch_one(&mut *w.tx)
                 .await?;
                 let kv: i64 = old.try_get(0)?;
-                let old_hb_key: Option<String> = old.try_get(1)?;
+                let old_hb_key: String = old.try_get(1)?;
                 sqlx::query(
                     "UPDATE devices SET model = $1, firmware = $2, kem_public = $3, kem_key_id = $4, key_version = $5, hb_key_id = $6, secrets = $7, secrets_key_version = $8, enrolled_with = $9, enrolled_at = $10, revoked_at = NULL, reenrol_approved_until = NULL WHERE tenant_id = $11 AND id = $12",
                 )
@@ -390,12 +390,10 @@ impl Store {
                 // restart at seq 1 (history rows carry the key version). The old key's window
                 // is deleted by its key, the table's primary key: `device_id` has no index,
                 // and a scan of a million printers' windows would hold the write lock.
-                if let Some(old_hb_key) = old_hb_key {
-                    sqlx::query("DELETE FROM heartbeat_windows WHERE hb_key_id = $1")
-                        .bind(old_hb_key)
-                        .execute(&mut *w.tx)
-                        .await?;
-                }
+                sqlx::query("DELETE FROM heartbeat_windows WHERE hb_key_id = $1")
+                    .bind(old_hb_key)
+                    .execute(&mut *w.tx)
+                    .await?;
                 crate::telemetry::reset_seq(&mut w, tenant, device).await?;
                 let ev = AuditEvent {
                     actor: Actor::System,
