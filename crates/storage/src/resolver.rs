@@ -229,20 +229,19 @@ pub async fn device_by_heartbeat_key(
     Ok(Some((tenant, device, secrets)))
 }
 
-/// The persisted heartbeat replay window of a heartbeat key, if any.
+/// The heartbeat replay window of a heartbeat key in `heartbeat_windows`, if any. The server's
+/// doorbell reads through [`crate::window_log::WindowLog`], which also sees windows not yet
+/// folded into this table.
 pub async fn heartbeat_window_load(
     store: &Store,
     key_id: &[u8; 8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let r = sqlx::query("SELECT replay_window FROM heartbeat_windows WHERE hb_key_id = $1")
-        .bind(hex::encode(key_id))
-        .fetch_optional(&store.pool)
-        .await?;
-    r.map(|r| r.try_get::<Vec<u8>, _>(0).map_err(StoreError::from))
-        .transpose()
+    let found = heartbeat_windows_load_many(store, &[*key_id]).await?;
+    Ok(found.into_iter().next().map(|(_, window)| window))
 }
 
-/// Persists a heartbeat key's replay window (durably: a heartbeat is answered only after this).
+/// Writes a heartbeat key's replay window into `heartbeat_windows` (one transaction). The
+/// server's doorbell persists through [`crate::window_log::WindowLog`] instead.
 pub async fn heartbeat_window_save(
     store: &Store,
     device: printfleet_domain::DeviceId,
@@ -408,8 +407,8 @@ pub async fn heartbeat_windows_load_many(
     Ok(out)
 }
 
-/// Persists many heartbeat keys' replay windows in **one** transaction (the doorbell's group
-/// commit): all of them durably, or none. The keys must be distinct (PostgreSQL refuses to
+/// Persists many heartbeat keys' replay windows in **one** transaction (a window-log compaction
+/// chunk): all of them durably, or none. The keys must be distinct (PostgreSQL refuses to
 /// update one row twice in a statement).
 ///
 /// The rows travel as **one** JSON array in one parameter, unpacked by the database
