@@ -75,6 +75,35 @@ pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, S
         .map_err(|_| StoreError::Corrupt(format!("{what}: not an id")))
 }
 
+/// Sizes of the `IN (…)` lists of batched look-ups (heartbeat keys, check-in printers). A shorter list is padded to
+/// the next size by repeating its last element (harmless in `IN`), so only these few SQL texts
+/// exist and their prepared statements stay cached. Every statement is a round trip to the
+/// database (on SQLite a hand-over to its connection thread, which waits for a core under
+/// load), so lists are long; binding stays cheap because the statements are positional on
+/// SQLite ([`crate::codec::positional`]; with named `$N` SQLite's look-up made binding grow
+/// with the square of the list).
+const IN_SIZES: [usize; 5] = [1, 8, 32, 128, 512];
+
+/// `items` cut into chunks of at most the largest [`IN_SIZES`], each padded to one of the sizes.
+pub(crate) fn padded_chunks<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    let max = IN_SIZES[IN_SIZES.len() - 1];
+    items
+        .chunks(max)
+        .map(|chunk| {
+            let size = IN_SIZES
+                .iter()
+                .copied()
+                .find(|s| *s >= chunk.len())
+                .unwrap_or(max);
+            let mut v = chunk.to_vec();
+            if let Some(last) = chunk.last() {
+                v.resize(size, last.clone());
+            }
+            v
+        })
+        .collect()
+}
+
 /// `$1, $2, …, $n`: the placeholders of an `IN (…)` list.
 pub(crate) fn in_list(n: usize) -> String {
     in_list_from(1, n)
@@ -155,5 +184,29 @@ mod placeholder_tests {
         assert_eq!(super::in_list(3), "$1, $2, $3");
         assert_eq!(super::in_list_from(2, 2), "$2, $3");
         assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
+
+#[cfg(test)]
+mod padded_tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_padded_to_few_sizes() {
+        let sizes = |n: usize| {
+            let v: Vec<usize> = (0..n).collect();
+            padded_chunks(&v)
+                .iter()
+                .map(|c| c.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(2), [8]);
+        assert_eq!(sizes(33), [128]);
+        assert_eq!(sizes(200), [512]);
+        assert_eq!(sizes(600), [512, 128]);
+        let v: Vec<usize> = (0..3).collect();
+        assert_eq!(padded_chunks(&v), [vec![0, 1, 2, 2, 2, 2, 2, 2]]);
     }
 }

@@ -298,35 +298,6 @@ pub async fn work_pending(
     )
 }
 
-/// Sizes of the `IN (…)` lists of the batched heartbeat look-ups. A shorter list is padded to
-/// the next size by repeating its last element (harmless in `IN`), so only these few SQL texts
-/// exist and their prepared statements stay cached. Every statement is a round trip to the
-/// database (on SQLite a hand-over to its connection thread, which waits for a core under
-/// load), so lists are long; binding stays cheap because the statements are positional on
-/// SQLite ([`crate::codec::positional`]; with named `$N` SQLite's look-up made binding grow
-/// with the square of the list).
-const IN_SIZES: [usize; 5] = [1, 8, 32, 128, 512];
-
-/// `items` cut into chunks of at most the largest [`IN_SIZES`], each padded to one of the sizes.
-fn padded_chunks<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-    let max = IN_SIZES[IN_SIZES.len() - 1];
-    items
-        .chunks(max)
-        .map(|chunk| {
-            let size = IN_SIZES
-                .iter()
-                .copied()
-                .find(|s| *s >= chunk.len())
-                .unwrap_or(max);
-            let mut v = chunk.to_vec();
-            if let Some(last) = chunk.last() {
-                v.resize(size, last.clone());
-            }
-            v
-        })
-        .collect()
-}
-
 fn key_id_from_hex(what: &str, s: &str) -> Result<[u8; 8], StoreError> {
     hex::decode(s)
         .ok()
@@ -351,7 +322,7 @@ pub async fn devices_by_heartbeat_keys(
 > {
     let mut out = Vec::with_capacity(key_ids.len());
     let ids: Vec<String> = key_ids.iter().map(hex::encode).collect();
-    for chunk in padded_chunks(&ids) {
+    for chunk in crate::codec::padded_chunks(&ids) {
         let sql = format!(
             "SELECT hb_key_id, tenant_id, id, secrets FROM devices WHERE hb_key_id IN ({}) AND removed_at IS NULL AND revoked_at IS NULL",
             crate::codec::in_list(chunk.len())
@@ -387,7 +358,7 @@ pub async fn heartbeat_windows_load_many(
 ) -> Result<Vec<([u8; 8], Vec<u8>)>, StoreError> {
     let mut out = Vec::with_capacity(key_ids.len());
     let ids: Vec<String> = key_ids.iter().map(hex::encode).collect();
-    for chunk in padded_chunks(&ids) {
+    for chunk in crate::codec::padded_chunks(&ids) {
         let sql = format!(
             "SELECT hb_key_id, replay_window FROM heartbeat_windows WHERE hb_key_id IN ({})",
             crate::codec::in_list(chunk.len())
@@ -478,7 +449,7 @@ pub async fn work_pending_among(
 ) -> Result<std::collections::HashSet<printfleet_domain::DeviceId>, StoreError> {
     let mut out = std::collections::HashSet::new();
     let ids: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
-    for chunk in padded_chunks(&ids) {
+    for chunk in crate::codec::padded_chunks(&ids) {
         let sql = format!(
             "SELECT DISTINCT device_id FROM outbox WHERE status = 'pending' AND device_id IN ({})",
             crate::codec::in_list(chunk.len())
@@ -493,28 +464,4 @@ pub async fn work_pending_among(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod batch_tests {
-    use super::*;
-
-    #[test]
-    fn chunks_are_padded_to_few_sizes() {
-        let sizes = |n: usize| {
-            let v: Vec<usize> = (0..n).collect();
-            padded_chunks(&v)
-                .iter()
-                .map(|c| c.len())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(sizes(0), Vec::<usize>::new());
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(2), [8]);
-        assert_eq!(sizes(33), [128]);
-        assert_eq!(sizes(200), [512]);
-        assert_eq!(sizes(600), [512, 128]);
-        let v: Vec<usize> = (0..3).collect();
-        assert_eq!(padded_chunks(&v), [vec![0, 1, 2, 2, 2, 2, 2, 2]]);
-    }
 }

@@ -175,36 +175,50 @@ pub(crate) async fn check_in_batch(
     batch: &[Pending<'_>],
 ) -> Result<Vec<CheckInOutcome>, StoreError> {
     use std::collections::HashMap;
-    let mut ids: Vec<String> = batch.iter().map(|p| p.device.to_string()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    // Live printers (tenant, key version, connection) and their states, in one statement: the
-    // state is joined by its primary key, so only a state of the printer's own tenant counts.
-    // One round trip to the database instead of two (each one a hand-over between threads).
-    let mut live: HashMap<String, (String, i64, String)> = HashMap::new();
+    // The printers of each tenant: the devices table's key is (tenant, id), so a look-up by id
+    // alone would scan every printer (per batch, growing with the fleet).
+    let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<String>> = Default::default();
+    for p in batch {
+        by_tenant
+            .entry(p.tenant)
+            .or_default()
+            .push(p.device.to_string());
+    }
+    // Live printers (key version, connection) and their states, in one statement per tenant
+    // and chunk: the state is joined by its primary key, so only a state of the printer's own
+    // tenant counts.
+    let mut live: HashMap<String, (TenantId, i64, String)> = HashMap::new();
     let mut states: HashMap<String, DeviceState> = HashMap::new();
     // When each printer's info and settings last changed (kept unless a report changes them).
     let mut settings_at: HashMap<String, i64> = HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let q = format!(
-            "SELECT d.id, d.tenant_id, d.key_version, d.connection, s.state, s.settings_at FROM devices d \
-             LEFT JOIN device_state s ON s.tenant_id = d.tenant_id AND s.device_id = d.id \
-             WHERE d.id IN ({}) AND d.removed_at IS NULL AND d.revoked_at IS NULL",
-            crate::codec::in_list(chunk.len())
-        );
-        let q = crate::codec::positional(backend, q);
-        let mut query = sqlx::query(&q);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for r in query.fetch_all(&mut *conn).await? {
-            let device: String = r.try_get(0)?;
-            if let Some(state) = r.try_get::<Option<String>, _>(4)? {
-                let state = serde_json::from_str(&state).map_err(json_err)?;
-                states.insert(device.clone(), state);
-                settings_at.insert(device.clone(), r.try_get::<i64, _>(5)?);
+    for (tenant_id, mut ids) in by_tenant {
+        ids.sort_unstable();
+        ids.dedup();
+        let tenant = tenant_id.to_string();
+        for chunk in crate::codec::padded_chunks(&ids) {
+            let q = format!(
+                "SELECT d.id, d.key_version, d.connection, s.state, s.settings_at FROM devices d \
+                 LEFT JOIN device_state s ON s.tenant_id = d.tenant_id AND s.device_id = d.id \
+                 WHERE d.tenant_id = $1 AND d.id IN ({}) AND d.removed_at IS NULL AND d.revoked_at IS NULL",
+                crate::codec::in_list_from(2, chunk.len())
+            );
+            let q = crate::codec::positional(backend, q);
+            let mut query = sqlx::query(&q).bind(&tenant);
+            for id in &chunk {
+                query = query.bind(id);
             }
-            live.insert(device, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            for r in query.fetch_all(&mut *conn).await? {
+                let device: String = r.try_get(0)?;
+                if live.contains_key(&device) {
+                    continue;
+                }
+                if let Some(state) = r.try_get::<Option<String>, _>(3)? {
+                    let state = serde_json::from_str(&state).map_err(json_err)?;
+                    states.insert(device.clone(), state);
+                    settings_at.insert(device.clone(), r.try_get::<i64, _>(4)?);
+                }
+                live.insert(device, (tenant_id, r.try_get(1)?, r.try_get(2)?));
+            }
         }
     }
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -213,14 +227,15 @@ pub(crate) async fn check_in_batch(
     let mut history: Vec<(TenantId, String, i64, DataClass, i64, String, i64)> = Vec::new();
     for p in batch {
         let id = p.device.to_string();
-        let Some((tenant, key_version, via)) = live.get(&id) else {
+        // Ids are unique across tenants; should one repeat, only its own tenant's report counts.
+        let Some((key_version, via)) = live
+            .get(&id)
+            .filter(|(t, _, _)| *t == p.tenant)
+            .map(|(_, v, c)| (v, c))
+        else {
             outcomes.push(CheckInOutcome::Gone);
             continue;
         };
-        if *tenant != p.tenant.to_string() {
-            outcomes.push(CheckInOutcome::Gone);
-            continue;
-        }
         let had_state = states.contains_key(&id);
         let previous = states.get(&id).cloned().unwrap_or_default();
         let mut next = match telemetry::apply(&previous, p.report, p.catalogue, now) {
