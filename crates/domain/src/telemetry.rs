@@ -286,11 +286,12 @@ impl DataClass {
 }
 
 /// What one report adds to the append-only history: one JSON document per data class present in
-/// the report, in [`DataClass::ALL`] order. An empty event list or settings map adds no row.
-pub fn history_rows(report: &CheckIn) -> Vec<(DataClass, serde_json::Value)> {
+/// the report, in [`DataClass::ALL`] order (storage keeps them in one row per report). An empty
+/// event list or settings map adds no document.
+pub fn history_rows(report: &CheckIn) -> Vec<(DataClass, String)> {
     // Serializing these plain structs (string keys only) cannot fail; `ok()` avoids a panic path.
-    fn doc<T: Serialize>(value: &T) -> Option<serde_json::Value> {
-        serde_json::to_value(value).ok()
+    fn doc<T: Serialize>(value: &T) -> Option<String> {
+        serde_json::to_string(value).ok()
     }
     let events = Some(&report.events).filter(|e| !e.is_empty());
     let settings = Some(&report.settings).filter(|s| !s.is_empty());
@@ -528,8 +529,15 @@ mod tests {
     #[test]
     fn history_rows_hold_one_document_per_class_present() {
         assert!(history_rows(&rep(json!({"seq": 1, "events": [], "settings": {}}))).is_empty());
-        let rows = history_rows(&rep(json!({"seq": 1, "meters": {"total_impressions": 7},
-            "supplies": [], "settings": {"fax.receive.pin": {"set": true}}})));
+        let parsed = |rows: Vec<(DataClass, String)>| {
+            rows.into_iter()
+                .map(|(c, d)| (c, serde_json::from_str::<Value>(&d).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let rows = parsed(history_rows(&rep(
+            json!({"seq": 1, "meters": {"total_impressions": 7},
+            "supplies": [], "settings": {"fax.receive.pin": {"set": true}}}),
+        )));
         let expected = [
             (DataClass::Meters, json!({"total_impressions": 7})),
             (DataClass::Supplies, json!([])),
@@ -539,7 +547,9 @@ mod tests {
             ),
         ];
         assert_eq!(rows, expected);
-        let rows = history_rows(&rep(json!({"seq": 2, "events": events(9..10)})));
+        let rows = parsed(history_rows(&rep(
+            json!({"seq": 2, "events": events(9..10)}),
+        )));
         assert_eq!(rows, [(DataClass::Events, events(9..10))]);
         for c in DataClass::ALL {
             assert_eq!(DataClass::parse(c.as_str()), Some(c));

@@ -52,9 +52,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat_window_log",
         include_str!("../migrations/0010_heartbeat_window_log.sql"),
     ),
+    (
+        11,
+        "report_history",
+        include_str!("../migrations/0011_report_history.sql"),
+    ),
 ];
 
 pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    apply_through(pool, backend, i64::MAX).await
+}
+
+/// Applies the migrations up to version `last` (tests start from an older schema with it).
+async fn apply_through(pool: &AnyPool, backend: Backend, last: i64) -> Result<(), StoreError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -73,7 +83,7 @@ pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreE
             )));
         }
     }
-    for (version, name, sql) in MIGRATIONS {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         if applied.contains(version) {
             continue;
         }
@@ -98,4 +108,72 @@ pub(crate) async fn apply(pool: &AnyPool, backend: Backend) -> Result<(), StoreE
         tracing::info!(version, name, "applied migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history stored by the older schema (a row per report and class) becomes one row per
+    /// report holding each class's document, and nothing else is lost.
+    #[tokio::test]
+    async fn report_history_migration_keeps_every_document() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        apply_through(&pool, Backend::Sqlite, 10).await.unwrap();
+        for (seq, class, body) in [
+            (1, "meters", r#"{"total_impressions":7}"#),
+            (1, "settings", r#"{"a":true}"#),
+            (2, "meters", r#"{"total_impressions":9}"#),
+            (2, "events", "[]"),
+        ] {
+            sqlx::query(
+                "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) \
+                 VALUES ('t', 20000, 'd', $1, $2, 5, 6, $3, 1)",
+            )
+            .bind(seq as i64)
+            .bind(class)
+            .bind(body)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        apply(&pool, Backend::Sqlite).await.unwrap();
+        type Row = (i64, i64, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, utc_day, meters, events, settings FROM report_history ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (
+                    1,
+                    20000,
+                    Some(r#"{"total_impressions":7}"#.into()),
+                    None,
+                    Some(r#"{"a":true}"#.into())
+                ),
+                (
+                    2,
+                    20000,
+                    Some(r#"{"total_impressions":9}"#.into()),
+                    Some("[]".into()),
+                    None
+                ),
+            ]
+        );
+        let old: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE name = 'telemetry_history'")
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+        assert_eq!(old, None, "the old table is gone");
+    }
 }

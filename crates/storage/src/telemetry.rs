@@ -84,7 +84,9 @@ impl Store {
         .transpose()
     }
 
-    /// The newest `limit` history rows of a printer, optionally of one data class, newest first.
+    /// The newest `limit` history entries of a printer (one per data class of each report),
+    /// optionally of one data class; newest first (by key version, then seq: the printer's own
+    /// order), and within a report in [`DataClass::ALL`] order.
     pub async fn device_history(
         &self,
         ctx: &Ctx,
@@ -94,32 +96,43 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         self.device_get(ctx, device).await?;
         ctx.require(Permission::DevicesRead)?;
-        let rows = sqlx::query(
-            "SELECT seq, key_version, data_class, reported_at, received_at, body FROM telemetry_history \
-             WHERE tenant_id = $1 AND device_id = $2 AND ($3 = '' OR data_class = $3) \
-             ORDER BY received_at DESC, seq DESC LIMIT $4",
-        )
+        let limit = limit.clamp(1, 1000);
+        // The column name comes from the fixed list of classes, never from the caller.
+        let only = class
+            .map(|c| format!(" AND {} IS NOT NULL", c.as_str()))
+            .unwrap_or_default();
+        // Every row holds at least one document, so `limit` rows hold enough entries.
+        let rows = sqlx::query(&format!(
+            "SELECT seq, key_version, reported_at, received_at, device_info, meters, supplies, events, settings \
+             FROM report_history WHERE tenant_id = $1 AND device_id = $2{only} \
+             ORDER BY key_version DESC, seq DESC LIMIT $3"
+        ))
         .bind(ctx.tenant.to_string())
         .bind(device.to_string())
-        .bind(class.map(DataClass::as_str).unwrap_or(""))
-        .bind(limit.clamp(1, 1000))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let class: String = r.try_get(2)?;
-                Ok(HistoryEntry {
+        let mut out = Vec::new();
+        for r in &rows {
+            for (i, data_class) in DataClass::ALL.into_iter().enumerate() {
+                if class.is_some_and(|c| c != data_class) {
+                    continue;
+                }
+                let Some(body) = r.try_get::<Option<String>, _>(4 + i)? else {
+                    continue;
+                };
+                out.push(HistoryEntry {
                     seq: r.try_get(0)?,
                     key_version: r.try_get(1)?,
-                    data_class: DataClass::parse(&class).ok_or_else(|| {
-                        StoreError::Corrupt(format!("telemetry_history.data_class: {class}"))
-                    })?,
-                    reported_at_ms: r.try_get(3)?,
-                    received_at_ms: r.try_get(4)?,
-                    body: serde_json::from_str(&r.try_get::<String, _>(5)?).map_err(json_err)?,
-                })
-            })
-            .collect()
+                    data_class,
+                    reported_at_ms: r.try_get(2)?,
+                    received_at_ms: r.try_get(3)?,
+                    body: serde_json::from_str(&body).map_err(json_err)?,
+                });
+            }
+        }
+        out.truncate(usize::try_from(limit).unwrap_or(1000));
+        Ok(out)
     }
 }
 
@@ -158,9 +171,28 @@ pub(crate) struct Pending<'a> {
     pub catalogue: &'a Catalogue,
 }
 
+/// One stored report in `report_history`: a document per data class present (columns in
+/// [`DataClass::ALL`] order, named by [`DataClass::as_str`]).
+struct HistoryRow {
+    tenant: TenantId,
+    device: String,
+    key_version: i64,
+    seq: i64,
+    reported_at: i64,
+    docs: [Option<String>; 5],
+}
+
+/// The position of a data class's column among the five document columns.
+fn class_column(class: DataClass) -> usize {
+    DataClass::ALL
+        .iter()
+        .position(|c| *c == class)
+        .unwrap_or_default()
+}
+
 /// Rows per multi-row statement: with positional parameters on SQLite (`codec::positional`)
 /// binding costs nothing per row, and each statement is a round trip, so statements are large
-/// (PostgreSQL allows 65 535 parameters: 500 history rows of 9 are 4 500).
+/// (PostgreSQL allows 65 535 parameters: 500 history rows of 12 are 6 000).
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Stores a batch of check-ins inside one transaction with a handful of statements whatever
@@ -224,7 +256,7 @@ pub(crate) async fn check_in_batch(
     let mut outcomes = Vec::with_capacity(batch.len());
     // (tenant, device, seq, state) of every stored report; history rows likewise.
     let mut changed: HashMap<String, (TenantId, i64)> = HashMap::new();
-    let mut history: Vec<(TenantId, String, i64, DataClass, i64, String, i64)> = Vec::new();
+    let mut history: Vec<HistoryRow> = Vec::new();
     for p in batch {
         let id = p.device.to_string();
         // Ids are unique across tenants; should one repeat, only its own tenant's report counts.
@@ -259,16 +291,19 @@ pub(crate) async fn check_in_batch(
         telemetry::record_provenance(&mut next, p.report, &origin);
         let seq = i64::try_from(p.report.seq).unwrap_or(i64::MAX);
         let reported_at = i64::try_from(p.report.taken_at_ms).unwrap_or(i64::MAX);
+        let mut docs: [Option<String>; 5] = Default::default();
         for (class, body) in telemetry::history_rows(p.report) {
-            history.push((
-                p.tenant,
-                id.clone(),
+            docs[class_column(class)] = Some(body);
+        }
+        if docs.iter().any(Option::is_some) {
+            history.push(HistoryRow {
+                tenant: p.tenant,
+                device: id.clone(),
+                key_version: *key_version,
                 seq,
-                class,
                 reported_at,
-                body.to_string(),
-                *key_version,
-            ));
+                docs,
+            });
         }
         let reassess = !had_state || !next.same_compliance_inputs(&previous);
         if reassess {
@@ -311,22 +346,24 @@ pub(crate) async fn check_in_batch(
     }
     for chunk in history.chunks(ROWS_PER_STATEMENT) {
         let q = format!(
-            "INSERT INTO telemetry_history (tenant_id, utc_day, device_id, seq, data_class, reported_at, received_at, body, key_version) VALUES {}",
-            crate::codec::value_rows(chunk.len(), 9)
+            "INSERT INTO report_history (tenant_id, device_id, key_version, seq, utc_day, reported_at, received_at, \
+             device_info, meters, supplies, events, settings) VALUES {}",
+            crate::codec::value_rows(chunk.len(), 12)
         );
         let q = crate::codec::positional(backend, q);
         let mut query = sqlx::query(&q);
-        for (tenant, id, seq, class, reported_at, body, key_version) in chunk {
+        for row in chunk {
             query = query
-                .bind(tenant.to_string())
+                .bind(row.tenant.to_string())
+                .bind(&row.device)
+                .bind(row.key_version)
+                .bind(row.seq)
                 .bind(now.div_euclid(DAY_MS))
-                .bind(id)
-                .bind(*seq)
-                .bind(class.as_str())
-                .bind(*reported_at)
-                .bind(now)
-                .bind(body)
-                .bind(*key_version);
+                .bind(row.reported_at)
+                .bind(now);
+            for doc in &row.docs {
+                query = query.bind(doc.as_deref());
+            }
         }
         query.execute(&mut *conn).await?;
     }

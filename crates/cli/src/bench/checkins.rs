@@ -576,7 +576,7 @@ async fn phases(args: &CheckinArgs, env: &Env) -> anyhow::Result<Results> {
     )
     .await?;
     let stored: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM telemetry_history WHERE data_class = 'meters'")
+        sqlx::query_scalar("SELECT COUNT(*) FROM report_history WHERE meters IS NOT NULL")
             .fetch_one(env.store.raw_pool())
             .await?;
     Ok(Results {
