@@ -129,12 +129,50 @@ pub enum Verdict {
     Duplicate,
 }
 
+/// The checks of a report that need no stored state (its shape, and its settings against the
+/// catalogue), made before it waits for the check-in writer so that the writer's serial work
+/// is only what depends on the printer's state. [`apply_checked`] reports them in the same
+/// order as [`apply`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    shape: Result<(), Refusal>,
+    settings: Result<(), Refusal>,
+    catalogue_version: String,
+}
+
+/// Makes the stateless checks of `report` against `catalogue`.
+pub fn check_report(report: &CheckIn, catalogue: &Catalogue) -> Checked {
+    let settings = report.settings.iter().try_for_each(|(id, value)| {
+        let field = format!("settings.{id}");
+        let setting = catalogue.get(id).ok_or_else(|| {
+            let message = format!("is not in the settings catalogue {}", catalogue.version);
+            Refusal::new("unknown_setting", field.clone(), message)
+        })?;
+        check_setting(setting, value).map_err(|(code, message)| Refusal::new(code, field, message))
+    });
+    Checked {
+        shape: report.check().map_err(Refusal::from),
+        settings,
+        catalogue_version: catalogue.version.clone(),
+    }
+}
+
 /// Checks `report` against the printer's previous state and the catalogue, and returns the new
 /// state. A refused report changes nothing.
 pub fn apply(
     previous: &DeviceState,
     report: &CheckIn,
     catalogue: &Catalogue,
+    now_ms: i64,
+) -> Result<Verdict, Refusal> {
+    apply_checked(previous, report, &check_report(report, catalogue), now_ms)
+}
+
+/// [`apply`] with the stateless checks already made by [`check_report`].
+pub fn apply_checked(
+    previous: &DeviceState,
+    report: &CheckIn,
+    checked: &Checked,
     now_ms: i64,
 ) -> Result<Verdict, Refusal> {
     if report.seq == 0 {
@@ -150,7 +188,7 @@ pub fn apply(
             "is in the future (more than 5 minutes ahead of the server's clock)",
         ));
     }
-    report.check()?;
+    checked.shape.clone()?;
     if let (Some(old), Some(new)) = (&previous.meters, &report.meters) {
         for ((name, old), (_, new)) in old.named().into_iter().zip(new.named()) {
             if let (Some(old), Some(new)) = (old, new) {
@@ -164,21 +202,13 @@ pub fn apply(
             }
         }
     }
-    for (id, value) in &report.settings {
-        let field = format!("settings.{id}");
-        let setting = catalogue.get(id).ok_or_else(|| {
-            let message = format!("is not in the settings catalogue {}", catalogue.version);
-            Refusal::new("unknown_setting", field.clone(), message)
-        })?;
-        check_setting(setting, value)
-            .map_err(|(code, message)| Refusal::new(code, field, message))?;
-    }
+    checked.settings.clone()?;
 
     let mut state = previous.clone();
     state.seq = report.seq;
     state.reported_at_ms = report.taken_at_ms;
     state.received_at_ms = now_ms;
-    state.catalogue_version = catalogue.version.clone();
+    state.catalogue_version = checked.catalogue_version.clone();
     if let Some(info) = &report.info {
         state.info = Some(info.clone());
     }
@@ -524,6 +554,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<DeviceState>(&json).unwrap(), s);
         let empty = serde_json::from_str::<DeviceState>("{}").unwrap();
         assert_eq!(empty, DeviceState::default());
+    }
+
+    #[test]
+    fn checks_made_early_refuse_in_the_same_order_as_apply() {
+        let cat = Catalogue::builtin().unwrap();
+        let stored = first(&rep(json!({"seq": 5, "meters": {"total_impressions": 70}})));
+        // A replay of an old seq is a duplicate whatever else is wrong with it; a report with a
+        // backwards counter and an unknown setting is refused for the counter.
+        for report in [
+            rep(json!({"seq": 5, "settings": {"no.such.setting": true}})),
+            rep(json!({"seq": 6, "meters": {"total_impressions": 60},
+                "settings": {"no.such.setting": true}})),
+            rep(json!({"seq": 7, "meters": {"total_impressions": 80},
+                "settings": {"no.such.setting": true}})),
+            rep(json!({"seq": 8, "meters": {"total_impressions": 90}})),
+        ] {
+            let early = check_report(&report, &cat);
+            assert_eq!(
+                apply_checked(&stored, &report, &early, NOW),
+                apply(&stored, &report, &cat, NOW)
+            );
+        }
+        let backwards = rep(json!({"seq": 6, "meters": {"total_impressions": 60},
+            "settings": {"no.such.setting": true}}));
+        let refusal = apply_checked(&stored, &backwards, &check_report(&backwards, &cat), NOW);
+        assert_eq!(refusal.unwrap_err().code, "counter_backwards");
     }
 
     #[test]

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use printfleet_domain::catalogue::Catalogue;
 use printfleet_domain::clock::Clock;
+use printfleet_domain::telemetry::{Checked, DataClass};
 use printfleet_domain::{DeviceId, TenantId};
 use printfleet_protocol::messages::CheckIn;
 use sqlx::pool::PoolConnection;
@@ -29,7 +29,10 @@ pub(crate) struct Job {
     pub tenant: TenantId,
     pub device: DeviceId,
     pub report: CheckIn,
-    pub catalogue: Arc<Catalogue>,
+    /// The report's stateless checks and its history documents, made on the request's task
+    /// so that the writer's serial work is only what needs the printer's stored state.
+    pub checked: Checked,
+    pub history: Vec<(DataClass, String)>,
 }
 
 type Reply = oneshot::Sender<Result<CheckInOutcome, StoreError>>;
@@ -120,7 +123,8 @@ async fn store_batch(
                 tenant: j.tenant,
                 device: j.device,
                 report: &j.report,
-                catalogue: &j.catalogue,
+                checked: &j.checked,
+                history: &j.history,
             })
             .collect();
         let outcomes = check_in_batch(&mut tx, backend, now, &pending).await?;

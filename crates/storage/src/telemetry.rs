@@ -55,12 +55,15 @@ impl Store {
         report: CheckIn,
         catalogue: std::sync::Arc<Catalogue>,
     ) -> Result<CheckInOutcome, StoreError> {
+        let checked = telemetry::check_report(&report, &catalogue);
+        let history = telemetry::history_rows(&report);
         self.ingest()
             .submit(crate::ingest::Job {
                 tenant,
                 device,
                 report,
-                catalogue,
+                checked,
+                history,
             })
             .await
     }
@@ -168,7 +171,8 @@ pub(crate) struct Pending<'a> {
     pub tenant: TenantId,
     pub device: DeviceId,
     pub report: &'a CheckIn,
-    pub catalogue: &'a Catalogue,
+    pub checked: &'a telemetry::Checked,
+    pub history: &'a [(DataClass, String)],
 }
 
 /// One stored report in `report_history`: a document per data class present (columns in
@@ -268,16 +272,20 @@ pub(crate) async fn check_in_batch(
             outcomes.push(CheckInOutcome::Gone);
             continue;
         };
-        let had_state = states.contains_key(&id);
-        let previous = states.get(&id).cloned().unwrap_or_default();
-        let mut next = match telemetry::apply(&previous, p.report, p.catalogue, now) {
+        // Taken out of the map (not cloned): the new state goes back in, or the old one.
+        let stored = states.remove(&id);
+        let had_state = stored.is_some();
+        let previous = stored.unwrap_or_default();
+        let mut next = match telemetry::apply_checked(&previous, p.report, p.checked, now) {
             Ok(Verdict::Store(next)) => next,
-            Ok(Verdict::Duplicate) => {
-                outcomes.push(CheckInOutcome::Duplicate);
-                continue;
-            }
-            Err(r) => {
-                outcomes.push(CheckInOutcome::Refused(r));
+            other => {
+                if had_state {
+                    states.insert(id, previous);
+                }
+                outcomes.push(match other {
+                    Err(r) => CheckInOutcome::Refused(r),
+                    _ => CheckInOutcome::Duplicate,
+                });
                 continue;
             }
         };
@@ -292,8 +300,8 @@ pub(crate) async fn check_in_batch(
         let seq = i64::try_from(p.report.seq).unwrap_or(i64::MAX);
         let reported_at = i64::try_from(p.report.taken_at_ms).unwrap_or(i64::MAX);
         let mut docs: [Option<String>; 5] = Default::default();
-        for (class, body) in telemetry::history_rows(p.report) {
-            docs[class_column(class)] = Some(body);
+        for (class, body) in p.history {
+            docs[class_column(*class)] = Some(body.clone());
         }
         if docs.iter().any(Option::is_some) {
             history.push(HistoryRow {
