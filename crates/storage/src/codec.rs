@@ -75,12 +75,12 @@ pub(crate) fn parse_id<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, S
         .map_err(|_| StoreError::Corrupt(format!("{what}: not an id")))
 }
 
-/// Sizes of the `IN (…)` lists of batched look-ups (heartbeat keys, check-in printers). A shorter list is padded to
-/// the next size by repeating its last element (harmless in `IN`), so only these few SQL texts
-/// exist and their prepared statements stay cached. Every statement is a round trip to the
+/// Sizes of the `IN (…)` lists of batched look-ups (heartbeat keys, check-in printers). A
+/// shorter list is padded to the next size by repeating its last element (harmless in `IN`), so
+/// only these few SQL texts exist and their prepared statements stay cached. Every statement is a round trip to the
 /// database (on SQLite a hand-over to its connection thread, which waits for a core under
 /// load), so lists are long; binding stays cheap because the statements are positional on
-/// SQLite ([`crate::codec::positional`]; with named `$N` SQLite's look-up made binding grow
+/// SQLite ([`positional`]; with named `$N` SQLite's look-up made binding grow
 /// with the square of the list).
 const IN_SIZES: [usize; 5] = [1, 8, 32, 128, 512];
 

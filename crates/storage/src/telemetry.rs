@@ -186,14 +186,6 @@ struct HistoryRow {
     docs: [Option<String>; 5],
 }
 
-/// The position of a data class's column among the five document columns.
-fn class_column(class: DataClass) -> usize {
-    DataClass::ALL
-        .iter()
-        .position(|c| *c == class)
-        .unwrap_or_default()
-}
-
 /// Rows per multi-row statement: with positional parameters on SQLite (`codec::positional`)
 /// binding costs nothing per row, and each statement is a round trip, so statements are large
 /// (PostgreSQL allows 65 535 parameters: 500 history rows of 12 are 6 000).
@@ -299,10 +291,12 @@ pub(crate) async fn check_in_batch(
         telemetry::record_provenance(&mut next, p.report, &origin);
         let seq = i64::try_from(p.report.seq).unwrap_or(i64::MAX);
         let reported_at = i64::try_from(p.report.taken_at_ms).unwrap_or(i64::MAX);
-        let mut docs: [Option<String>; 5] = Default::default();
-        for (class, body) in p.history {
-            docs[class_column(*class)] = Some(body.clone());
-        }
+        let docs = DataClass::ALL.map(|class| {
+            p.history
+                .iter()
+                .find(|(c, _)| *c == class)
+                .map(|(_, body)| body.clone())
+        });
         if docs.iter().any(Option::is_some) {
             history.push(HistoryRow {
                 tenant: p.tenant,
